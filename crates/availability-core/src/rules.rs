@@ -1,0 +1,1 @@
+//! The rules, one section each, with an example that runs as a doctest.
