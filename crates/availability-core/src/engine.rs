@@ -27,23 +27,43 @@ pub struct EmployeeSlots {
 }
 
 /// A slot offered by at least one employee ("any employee" mode).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MergedSlot {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergedSlot<'a> {
     /// Start of the appointment.
     pub start: DateTime<Utc>,
     /// End of the appointment.
     pub end: DateTime<Utc>,
     /// Every employee for whom this start is one of their own slots, sorted by id (bytes).
-    pub employee_ids: Vec<String>,
+    pub employee_ids: Vec<&'a str>,
 }
 
-/// The answer to a slot query: per employee and merged.
+/// The answer to a slot query: each employee's own slots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {
     /// Slots of each employee asked about, in the order asked.
     pub employees: Vec<EmployeeSlots>,
-    /// All slots, each listed once with the employees that offer it.
-    pub merged: Vec<MergedSlot>,
+}
+
+impl Availability {
+    /// All slots, each start listed once with every employee that offers it
+    /// (the contract's "any employee" mode), sorted by start.
+    pub fn merged(&self) -> Vec<MergedSlot<'_>> {
+        let mut all: Vec<(&Slot, &str)> =
+            self.employees.iter().flat_map(|e| e.slots.iter().map(move |s| (s, e.employee_id.as_str()))).collect();
+        all.sort_unstable_by(|a, b| a.0.start.cmp(&b.0.start).then_with(|| a.1.cmp(b.1)));
+        let mut merged: Vec<MergedSlot<'_>> = Vec::new();
+        for (slot, id) in all {
+            match merged.last_mut() {
+                Some(last) if last.start == slot.start => {
+                    if last.employee_ids.last() != Some(&id) {
+                        last.employee_ids.push(id);
+                    }
+                }
+                _ => merged.push(MergedSlot { start: slot.start, end: slot.end, employee_ids: vec![id] }),
+            }
+        }
+        merged
+    }
 }
 
 /// Which slots are asked for and when "now" is.
@@ -331,10 +351,22 @@ impl<'a> Prepared<'a> {
 
         // A start s is forbidden by busy [a, b) when the widened slot
         // [s - before, s + duration + after) overlaps it: a - duration - after < s < b + before.
+        // Only stretches that meet a possible start (inside an open range, early
+        // enough for the slot to fit) are kept, which spares sorting busy time
+        // that lies outside the hours.
+        let candidates: Vec<Span> = open
+            .iter()
+            .map(|r| Span::new(r.start.max(lo), (r.end - duration + 1).min(hi)))
+            .filter(|r| !r.is_empty())
+            .collect();
         let mut forbidden = Vec::new();
         let timeline = self.clocks.for_zone(employee.zone.tz());
         for_each_busy(employee, timeline, lo - before, hi + duration + after, |_, _, wide, _| {
-            forbidden.push(Span::new(wide.start - duration - after + 1, wide.end + before));
+            let f = Span::new(wide.start - duration - after + 1, wide.end + before);
+            let i = candidates.partition_point(|c| c.end <= f.start);
+            if i < candidates.len() && candidates[i].start < f.end {
+                forbidden.push(f);
+            }
         });
         normalize(&mut forbidden);
 
@@ -393,7 +425,8 @@ fn sweep_grid(
     out
 }
 
-/// Free slots for `service` of each employee in `query.window`, and merged.
+/// Free slots for `service` of each employee in `query.window`; see
+/// [`Availability::merged`] for the "any employee" view.
 ///
 /// Inputs are already valid by construction, so this cannot fail. Cost grows
 /// as O((days + busy) · log(busy) + slots) per employee.
@@ -416,22 +449,6 @@ pub fn available_slots(
         per_employee.resize(employees.len(), Vec::new());
     }
 
-    let mut all: Vec<(i64, usize)> =
-        per_employee.iter().enumerate().flat_map(|(i, v)| v.iter().map(move |&s| (s, i))).collect();
-    all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| employees[a.1].id.cmp(&employees[b.1].id)));
-    let mut merged: Vec<MergedSlot> = Vec::new();
-    let mut last = None;
-    for (s, i) in all {
-        if last != Some(s) {
-            merged.push(MergedSlot { start: to_utc(s), end: to_utc(s + duration), employee_ids: Vec::new() });
-            last = Some(s);
-        }
-        let ids = &mut merged.last_mut().expect("pushed above").employee_ids;
-        if ids.last() != Some(&employees[i].id) {
-            ids.push(employees[i].id.clone());
-        }
-    }
-
     let employees = employees
         .iter()
         .zip(per_employee)
@@ -440,5 +457,5 @@ pub fn available_slots(
             slots: starts.into_iter().map(|s| Slot { start: to_utc(s), end: to_utc(s + duration) }).collect(),
         })
         .collect();
-    Availability { employees, merged }
+    Availability { employees }
 }

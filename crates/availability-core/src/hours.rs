@@ -282,7 +282,8 @@ mod tests {
             [("mon".to_owned(), vec![["12:00", "17:00"], ["09:00", "12:00"], ["10:00", "11:00"]])].into();
         let w = Week::parse(&map).unwrap();
         assert_eq!(w.day(0), &[WallRange::parse("09:00", "17:00", "x").unwrap()]);
-        let bad: BTreeMap<String, Vec<[&str; 2]>> = [("tue".to_owned(), vec![["09:00", "10:00"], ["25:00", "26:00"]])].into();
+        let bad: BTreeMap<String, Vec<[&str; 2]>> =
+            [("tue".to_owned(), vec![["09:00", "10:00"], ["25:00", "26:00"]])].into();
         let err = WeeklyHours::parse(&bad, &BTreeMap::new()).unwrap_err();
         assert_eq!(err.field(), "weekly.tue.1.0");
         let across: BTreeMap<String, Vec<[&str; 2]>> = [("wed".to_owned(), vec![["22:00", "02:00"]])].into();

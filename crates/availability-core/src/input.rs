@@ -352,8 +352,9 @@ impl TryFrom<RawEmployee> for Employee {
             let interval = Interval::new(t.start, t.end, &field)?;
             time_off.push(match t.rrule {
                 None => TimeOff::once(t.id, interval),
-                Some(rule) => TimeOff::recurring(t.id, interval, &rule, &t.exdates, r.zone)
-                    .map_err(|e| e.within(&field))?,
+                Some(rule) => {
+                    TimeOff::recurring(t.id, interval, &rule, &t.exdates, r.zone).map_err(|e| e.within(&field))?
+                }
             });
         }
         Ok(Employee {

@@ -34,7 +34,7 @@
 //!     "window",
 //! ).unwrap();
 //! let found = available_slots(&business, &service, &[anna.clone()], &Query { window, now });
-//! let starts: Vec<String> = found.merged.iter()
+//! let starts: Vec<String> = found.merged().iter()
 //!     .map(|s| zone.at(s.start).format("%H:%M").to_string()).collect();
 //! assert_eq!(starts, ["09:00", "09:30", "10:30", "11:00", "11:30"]);
 //!

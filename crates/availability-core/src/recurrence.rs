@@ -49,8 +49,11 @@ impl Recurrence {
         if matches!(parsed.get_freq(), Frequency::Hourly | Frequency::Minutely | Frequency::Secondly) {
             return Err(err("FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY".to_owned()));
         }
-        if !parsed.get_by_hour().is_empty() || !parsed.get_by_minute().is_empty() || !parsed.get_by_second().is_empty() {
-            return Err(err("BYHOUR, BYMINUTE and BYSECOND are not supported: occurrences repeat the start's wall time".to_owned()));
+        if !parsed.get_by_hour().is_empty() || !parsed.get_by_minute().is_empty() || !parsed.get_by_second().is_empty()
+        {
+            return Err(err(
+                "BYHOUR, BYMINUTE and BYSECOND are not supported: occurrences repeat the start's wall time".to_owned(),
+            ));
         }
         let tz = zone.tz();
         let start_wall = start.with_timezone(&tz).naive_local();

@@ -33,9 +33,7 @@ pub struct Zone(Tz);
 impl Zone {
     /// Parses an IANA zone name, naming `field` in the error.
     pub fn parse(name: &str, field: &str) -> Result<Self> {
-        name.parse::<Tz>()
-            .map(Zone)
-            .map_err(|_| Error::UnknownZone { field: field.to_owned(), name: name.to_owned() })
+        name.parse::<Tz>().map(Zone).map_err(|_| Error::UnknownZone { field: field.to_owned(), name: name.to_owned() })
     }
 
     /// The IANA name.
@@ -274,7 +272,10 @@ mod tests {
         // 02:30 happens twice on 2030-10-27: the first (CEST) is 00:30Z.
         assert_eq!(tl.instant(wall(2030, 10, 27, 2, 30)), utc("2030-10-27T00:30:00Z"));
         assert_eq!(tl.instant(wall(2030, 6, 1, 9, 0)), utc("2030-06-01T07:00:00Z"));
-        assert_eq!(instant_of_wall(tz, NaiveDate::from_ymd_opt(2030, 3, 31).unwrap().and_hms_opt(2, 30, 0).unwrap()), utc("2030-03-31T01:30:00Z"));
+        assert_eq!(
+            instant_of_wall(tz, NaiveDate::from_ymd_opt(2030, 3, 31).unwrap().and_hms_opt(2, 30, 0).unwrap()),
+            utc("2030-03-31T01:30:00Z")
+        );
     }
 
     #[test]
@@ -284,7 +285,11 @@ mod tests {
         let tl = Timeline::new(tz, utc("2030-10-01T00:00:00Z"), utc("2030-10-10T00:00:00Z"));
         let t = tl.instant(wall(2030, 10, 6, 1, 50));
         let next = tl.next_on_grid(t, 3600);
-        assert_eq!(tl.local(next).rem_euclid(DAY), 3 * 3600, "02:30 is the first clock reading after the gap, 03:00 the first on the hour");
+        assert_eq!(
+            tl.local(next).rem_euclid(DAY),
+            3 * 3600,
+            "02:30 is the first clock reading after the gap, 03:00 the first on the hour"
+        );
     }
 
     #[test]
