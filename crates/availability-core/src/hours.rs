@@ -147,24 +147,20 @@ impl fmt::Debug for WallRange {
     }
 }
 
-/// Sorts and merges overlapping or touching ranges of one day.
-pub(crate) fn merge_ranges(ranges: &mut Vec<WallRange>) {
+/// Sorts one day's ranges and drops exact repeats. Overlapping ranges are *not*
+/// merged on the wall clock: each range becomes instants on its own and they
+/// merge as instants, because a range starting inside a DST gap moves forward
+/// by the gap while an overlapping range starting after the gap does not.
+pub(crate) fn sort_ranges(ranges: &mut Vec<WallRange>) {
     ranges.sort();
-    let mut out: Vec<WallRange> = Vec::with_capacity(ranges.len());
-    for r in ranges.drain(..) {
-        match out.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => out.push(r),
-        }
-    }
-    *ranges = out;
+    ranges.dedup();
 }
 
 /// Day keys of the weekly maps, Monday first.
 pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// Wall-clock ranges for each day of the week, Monday first, each day's ranges
-/// sorted and merged.
+/// sorted (they merge once they are instants, also across midnight).
 ///
 /// Serialised as the contract's map: `{"mon": [["09:00","17:00"]], ...}`; days
 /// left out have no ranges.
@@ -174,7 +170,7 @@ pub struct Week([Vec<WallRange>; 7]);
 
 impl Week {
     /// Builds from a map of day keys (`mon` .. `sun`) to ranges, naming fields
-    /// `mon.0` etc. in errors. Overlapping or touching ranges of a day merge.
+    /// `mon.0` etc. in errors.
     pub fn parse<S: AsRef<str>>(map: &BTreeMap<String, Vec<[S; 2]>>) -> Result<Self> {
         let mut days: [Vec<WallRange>; 7] = Default::default();
         for (key, ranges) in map {
@@ -184,14 +180,14 @@ impl Week {
             for (j, [s, e]) in ranges.iter().enumerate() {
                 days[i].push(WallRange::parse(s.as_ref(), e.as_ref(), &format!("{key}.{j}"))?);
             }
-            merge_ranges(&mut days[i]);
+            sort_ranges(&mut days[i]);
         }
         Ok(Week(days))
     }
 
     /// Builds from per-day ranges, Monday first.
     pub fn from_days(mut days: [Vec<WallRange>; 7]) -> Self {
-        days.iter_mut().for_each(merge_ranges);
+        days.iter_mut().for_each(sort_ranges);
         Week(days)
     }
 
@@ -277,11 +273,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn week_merges_and_names_fields() {
+    fn week_sorts_and_names_fields() {
         let map: BTreeMap<String, Vec<[&str; 2]>> =
             [("mon".to_owned(), vec![["12:00", "17:00"], ["09:00", "12:00"], ["10:00", "11:00"]])].into();
         let w = Week::parse(&map).unwrap();
-        assert_eq!(w.day(0), &[WallRange::parse("09:00", "17:00", "x").unwrap()]);
+        let r = |a, b| WallRange::parse(a, b, "x").unwrap();
+        assert_eq!(w.day(0), &[r("09:00", "12:00"), r("10:00", "11:00"), r("12:00", "17:00")]);
         let bad: BTreeMap<String, Vec<[&str; 2]>> =
             [("tue".to_owned(), vec![["09:00", "10:00"], ["25:00", "26:00"]])].into();
         let err = WeeklyHours::parse(&bad, &BTreeMap::new()).unwrap_err();

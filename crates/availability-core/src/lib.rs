@@ -77,3 +77,40 @@ pub use error::{Error, Result};
 pub use hours::{DAY_KEYS, Holiday, SpecialDate, WallRange, WallTime, Week, WeeklyHours};
 pub use input::{Booking, Business, BusyTime, Employee, ExternalBusy, Interval, ServiceRules, TimeOff};
 pub use zone::Zone;
+
+#[doc(hidden)]
+pub mod doc_support {
+    //! Helpers for the examples in [`crate::rules`]; not part of the API.
+    use chrono::{DateTime, NaiveDate, Utc};
+
+    use crate::*;
+
+    /// Merged slot starts on the business clock, from local date `from` to
+    /// local date `to` inclusive; `now` defaults to the day before.
+    pub fn starts(
+        business: Business,
+        employees: Vec<Employee>,
+        service: ServiceRules,
+        from: &str,
+        to: &str,
+        now: Option<&str>,
+    ) -> Vec<String> {
+        let tz = business.zone.tz();
+        let day = |s: &str, plus: i64| {
+            let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date") + chrono::Duration::days(plus);
+            DateTime::from_timestamp(crate::zone::instant_of_wall(tz, date.and_hms_opt(0, 0, 0).expect("midnight")), 0)
+                .expect("instant")
+        };
+        let window = Interval::new(day(from, 0), day(to, 1), "window").expect("window");
+        let now = now.map_or(day(from, -1), |n| n.parse::<DateTime<Utc>>().expect("now"));
+        let found = available_slots(&business, &service, &employees, &Query { window, now });
+        found
+            .merged()
+            .iter()
+            .map(|s| {
+                let local = business.zone.at(s.start).format("%m-%d %H:%M%:z").to_string();
+                if employees.len() > 1 { format!("{local} {}", s.employee_ids.join(",")) } else { local }
+            })
+            .collect()
+    }
+}

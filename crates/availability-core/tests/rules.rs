@@ -553,3 +553,19 @@ fn invalid_inputs_name_their_field() {
     let err = serde_json::from_value::<WeeklyHours>(json!({"weekly": {"mon": [["17:00", "09:00"]]}})).unwrap_err();
     assert!(err.to_string().contains("end must be after start"), "{err}");
 }
+
+#[test]
+fn overlapping_ranges_convert_one_by_one_before_they_merge() {
+    // Regression (found by the oracle at 100,000 cases): Cairo skipped 00:00-01:00 on
+    // Friday 2028-04-28. "00:20" moves forward to 01:20, but the overlapping range
+    // from 01:00 still opens at 01:00: ranges become instants first, then merge.
+    let b = business("Africa/Cairo", json!({"weekly": {"fri": [["00:20", "05:00"], ["01:00", "01:45"]]}}));
+    let got = starts(
+        &b,
+        &service(60, 60),
+        &[anyone("Africa/Cairo")],
+        window("Africa/Cairo", "2028-04-28", "2028-04-28"),
+        DAY_BEFORE,
+    );
+    assert_eq!(got, ["04-28 01:00+03:00", "04-28 02:00+03:00", "04-28 03:00+03:00", "04-28 04:00+03:00"]);
+}
