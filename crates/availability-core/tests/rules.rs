@@ -569,3 +569,19 @@ fn overlapping_ranges_convert_one_by_one_before_they_merge() {
     );
     assert_eq!(got, ["04-28 01:00+03:00", "04-28 02:00+03:00", "04-28 03:00+03:00", "04-28 04:00+03:00"]);
 }
+
+#[test]
+fn a_booking_buffer_poking_outside_hours_blocks_only_what_it_overlaps() {
+    let b = business("UTC", json!({"weekly": {"mon": [["09:00", "12:00"]], "tue": [["09:00", "12:00"]]}}));
+    // The first booking's 30-minute buffer before reaches 08:30, before opening; the
+    // last one's buffer after runs past closing into the night.
+    let e = employee(json!({"id": "e1", "zone": "UTC", "bookings": [
+        {"id": "early", "start": "2030-03-04T09:00:00Z", "end": "2030-03-04T09:30:00Z", "buffer_before_min": 30},
+        {"id": "late", "start": "2030-03-04T11:30:00Z", "end": "2030-03-04T12:00:00Z", "buffer_after_min": 600}
+    ]}));
+    let got = starts(&b, &service(30, 30), &[e], window("UTC", "2030-03-04", "2030-03-05"), DAY_BEFORE);
+    assert_eq!(got[..4], ["03-04 09:30+00:00", "03-04 10:00+00:00", "03-04 10:30+00:00", "03-04 11:00+00:00"]);
+    // 600 minutes after 12:00 is 22:00 Monday: Tuesday is untouched.
+    assert_eq!(got[4], "03-05 09:00+00:00");
+    assert_eq!(got.len(), 10);
+}
