@@ -1,0 +1,134 @@
+//! Configuration: one typed struct, read once from the environment (the
+//! contract's names) and an optional TOML file, with a default for everything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Everything the api-server can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `sqlite://…` (default `sqlite://slotwise.db`) or `postgres://…`.
+    pub database_url: String,
+    /// `SLOTWISE_BIND`: where to listen (default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// `SLOTWISE_PUBLIC_URL`: how clients reach us (default `http://<bind>`).
+    pub public_url: String,
+    /// `SLOTWISE_OPERATOR_TOKEN`: the operator's bearer token; operator calls are refused without one.
+    pub operator_token: Option<SecretString>,
+    /// `SLOTWISE_ENCRYPTION_KEY`: 32 bytes, base64; secrets at rest. Generated for the demo.
+    pub encryption_key: Option<SecretString>,
+    /// `SLOTWISE_RATE_LIMIT_PER_KEY`: requests per second per tenant API key (default 1000).
+    pub rate_limit_per_key: u32,
+    /// `SLOTWISE_MAIL_SPOOL`: where messages go without `SMTP_URL` (default `./mail-spool`).
+    pub mail_spool: PathBuf,
+    /// `SMTP_URL`.
+    pub smtp_url: Option<SecretString>,
+}
+
+/// A setting that cannot be used; start-up stops with its name.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration {name}: {message}")]
+pub struct ConfigError {
+    /// The variable or file key.
+    pub name: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The optional file: the same settings, lower-case keys (`database_url = "…"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    bind: Option<String>,
+    public_url: Option<String>,
+    operator_token: Option<String>,
+    encryption_key: Option<String>,
+    rate_limit_per_key: Option<u32>,
+    mail_spool: Option<String>,
+    smtp_url: Option<String>,
+}
+
+fn bad(name: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { name: name.to_owned(), message: message.into() }
+}
+
+impl Config {
+    /// Reads the environment through `env` (so tests can pass a map), over the file's values.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file: FileConfig = match file {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| bad(&path.display().to_string(), e.to_string()))?;
+                toml::from_str(&text).map_err(|e| bad(&path.display().to_string(), e.to_string()))?
+            }
+        };
+        let pick = |var: &str, from_file: Option<String>| env(var).filter(|v| !v.is_empty()).or(from_file);
+
+        let database_url = pick("DATABASE_URL", file.database_url).unwrap_or_else(|| "sqlite://slotwise.db".to_owned());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(bad("DATABASE_URL", "expected sqlite://… or postgres://…"));
+        }
+        let bind_text = pick("SLOTWISE_BIND", file.bind).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind: SocketAddr =
+            bind_text.parse().map_err(|_| bad("SLOTWISE_BIND", format!("{bind_text:?} is not host:port")))?;
+        let public_url = pick("SLOTWISE_PUBLIC_URL", file.public_url)
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let rate_limit_per_key = match env("SLOTWISE_RATE_LIMIT_PER_KEY").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                bad("SLOTWISE_RATE_LIMIT_PER_KEY", "expected a whole number of requests per second above 0")
+            })?,
+            None => file.rate_limit_per_key.unwrap_or(1000),
+        };
+        let operator_token = pick("SLOTWISE_OPERATOR_TOKEN", file.operator_token).map(SecretString::from);
+        if operator_token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
+            return Err(bad("SLOTWISE_OPERATOR_TOKEN", "must be at least 16 characters"));
+        }
+        Ok(Config {
+            database_url,
+            bind,
+            public_url,
+            operator_token,
+            encryption_key: pick("SLOTWISE_ENCRYPTION_KEY", file.encryption_key).map(SecretString::from),
+            rate_limit_per_key,
+            mail_spool: PathBuf::from(
+                pick("SLOTWISE_MAIL_SPOOL", file.mail_spool).unwrap_or_else(|| "./mail-spool".into()),
+            ),
+            smtp_url: pick("SMTP_URL", file.smtp_url).map(SecretString::from),
+        })
+    }
+
+    /// Reads the process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, |k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::load(None, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_bad_values_name_the_variable() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.database_url, "sqlite://slotwise.db");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.rate_limit_per_key, 1000);
+        assert_eq!(load(&[("SLOTWISE_BIND", "nowhere")]).unwrap_err().name, "SLOTWISE_BIND");
+        assert_eq!(load(&[("SLOTWISE_RATE_LIMIT_PER_KEY", "0")]).unwrap_err().name, "SLOTWISE_RATE_LIMIT_PER_KEY");
+        assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");
+        assert_eq!(load(&[("SLOTWISE_OPERATOR_TOKEN", "short")]).unwrap_err().name, "SLOTWISE_OPERATOR_TOKEN");
+    }
+}

@@ -1,0 +1,133 @@
+//! # api-server
+//!
+//! slotwise's HTTP API (`shared/docs/api-contract.md`) on actix-web. Handlers
+//! parse and authorise, then call the store and the availability engine; no
+//! business rule lives in a handler that the engine or the store can own.
+//!
+//! [`Application::build`] binds (port 0 in tests) and exposes the address;
+//! [`Application::run`] serves until SIGTERM/Ctrl-C, finishing in-flight
+//! requests. `main` only reads the configuration and starts tracing.
+
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+mod routes;
+pub mod time;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+
+pub use config::Config;
+use error::ApiError;
+pub use extract::AppState;
+
+/// A built, bound server.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    store: store::Store,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+/// Opens the store named by the configuration (running migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<store::Store> {
+    let cipher = match &config.encryption_key {
+        Some(key) => store::TokenCipher::from_base64_key(key).context(
+            "SLOTWISE_ENCRYPTION_KEY must be 32 bytes encoded as base64 (generate one with `openssl rand -base64 32`)",
+        )?,
+        None => {
+            tracing::warn!("SLOTWISE_ENCRYPTION_KEY is not set: using a key that lives only as long as this process");
+            store::TokenCipher::from_base64_key(&store::TokenCipher::generate_key())?
+        }
+    };
+    let url = sqlite_create_mode(&config.database_url);
+    store::Store::connect(&url, cipher)
+        .await
+        .with_context(|| format!("could not open the database at DATABASE_URL ({})", redact(&config.database_url)))
+}
+
+/// `sqlite://file.db` creates the file when missing (sqlx's `mode=rwc`).
+fn sqlite_create_mode(url: &str) -> String {
+    if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
+        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+    } else {
+        url.to_owned()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((head, tail)) => match head.rsplit_once(':') {
+            Some((scheme_user, _)) if scheme_user.contains("//") => format!("{scheme_user}:***@{tail}"),
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl Application {
+    /// Opens the store and binds `config.bind`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        Self::build_with_store(config, store, Arc::new(Utc::now)).await
+    }
+
+    /// Binds over an open store with the caller's clock (tests).
+    pub async fn build_with_store(
+        config: Config,
+        store: store::Store,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("could not listen on SLOTWISE_BIND ({})", config.bind))?;
+        let address = listener.local_addr()?;
+        if config.operator_token.as_ref().is_none_or(|t| t.expose_secret().is_empty()) {
+            tracing::warn!("SLOTWISE_OPERATOR_TOKEN is not set: POST /api/tenants answers 401 to everyone");
+        }
+        let state = web::Data::new(AppState::with_clock(store.clone(), config, clock));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("slotwise::access"))
+                .configure(routes::configure)
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Application { server, address, store })
+    }
+
+    /// Where the server listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The store (for seeding the demo and for tests).
+    pub fn store(&self) -> &store::Store {
+        &self.store
+    }
+
+    /// Serves until stopped; a SIGTERM or Ctrl-C finishes in-flight requests first.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("route"))
+}

@@ -1,0 +1,37 @@
+//! The HTTP routes of the contract, and the ones that need no key.
+
+pub mod availability;
+pub mod bookings;
+pub mod health;
+pub mod setup;
+
+use actix_web::web;
+
+/// Every route of the api-server.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz)).route("/readyz", web::get().to(health::readyz)).service(
+        web::scope("/api")
+            .route("/tenants", web::post().to(setup::create_tenant))
+            .route("/business-hours", web::put().to(setup::put_business_hours))
+            .route("/business-hours", web::get().to(setup::get_business_hours))
+            .route("/services", web::post().to(setup::create_service))
+            .route("/services", web::get().to(setup::list_services))
+            .route("/employees", web::post().to(setup::create_employee))
+            .route("/employees", web::get().to(setup::list_employees))
+            .route("/employees/{id}", web::get().to(setup::get_employee))
+            .route("/employees/{id}/schedule", web::put().to(setup::put_schedule))
+            .route("/employees/{id}/time-off", web::post().to(setup::create_time_off))
+            .route("/holidays", web::post().to(setup::create_holiday))
+            .route("/special-dates", web::post().to(setup::create_special_date))
+            .route("/availability", web::get().to(availability::availability))
+            .route("/availability/check", web::post().to(availability::check))
+            .route("/availability/bulk", web::post().to(setup::bulk))
+            .route("/bookings", web::post().to(bookings::create))
+            .route("/bookings", web::get().to(bookings::list))
+            .route("/bookings/{id}", web::get().to(bookings::get))
+            .route("/bookings/{id}/cancel", web::post().to(bookings::cancel))
+            .route("/bookings/{id}/reschedule", web::post().to(bookings::reschedule))
+            .route("/bookings/{id}/reschedule/alternatives", web::get().to(bookings::list_alternatives))
+            .route("/bookings/{id}/history", web::get().to(bookings::history)),
+    );
+}

@@ -1,0 +1,12 @@
+//! Black-box tests of the HTTP contract: the real server on port 0 over a fresh
+//! database, driven with an HTTP client, every test on SQLite and PostgreSQL.
+
+#[path = "../../../../crates/store/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod db;
+
+mod helpers;
+
+mod bookings;
+mod errors;
+mod setup_and_availability;
