@@ -35,6 +35,8 @@ pub struct AppState {
     pub config: Config,
     operator_token_hash: Option<[u8; 32]>,
     limiter: KeyedLimiter,
+    /// Request and booking metrics.
+    pub metrics: Arc<crate::observe::Metrics>,
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -65,6 +67,7 @@ impl AppState {
             store,
             operator_token_hash: config.operator_token.as_ref().map(|t| digest(t.expose_secret())),
             limiter: RateLimiter::keyed(Quota::per_second(per_second)),
+            metrics: Arc::new(crate::observe::Metrics::default()),
             config,
             clock,
         }

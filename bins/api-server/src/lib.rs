@@ -14,6 +14,8 @@ pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod observe;
+pub mod openapi;
 mod routes;
 pub mod time;
 
@@ -102,7 +104,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("slotwise::access"))
+                .wrap(middleware::from_fn(observe::observe))
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}o").log_target("slotwise::access"))
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
         })

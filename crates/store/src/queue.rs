@@ -542,6 +542,26 @@ impl Queue<'_> {
         })
     }
 
+    /// Jobs per status across every tenant, for the operator's metrics (outbox depth).
+    pub async fn depth(&self) -> Result<Vec<(JobStatus, u64)>> {
+        let table = self.kind.table();
+        dispatch!(self.store, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT status, COUNT(*) AS n FROM {table} GROUP BY status ORDER BY status"
+            )))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        JobStatus::parse(&row.text("status")?)?,
+                        u64::try_from(row.int("n")?).unwrap_or_default(),
+                    ))
+                })
+                .collect()
+        })
+    }
+
     /// How many of a tenant's jobs are in each status (statuses with none are left out).
     pub async fn status_counts(&self, tenant: &TenantId) -> Result<Vec<(JobStatus, u64)>> {
         let table = self.kind.table();

@@ -231,7 +231,10 @@ pub async fn create(
             }),
         };
         match state.store.create_booking(&tenant.id, &new).await {
-            Ok(_) => Ok((StatusCode::CREATED, answer)),
+            Ok(_) => {
+                state.metrics.booking("created");
+                Ok((StatusCode::CREATED, answer))
+            }
             Err(store::StoreError::SlotTaken) => Err(ApiError::slot_unavailable(
                 "the slot was taken a moment ago",
                 json!({"reasons": [{"code": "booking"}]}),
@@ -347,7 +350,7 @@ pub async fn cancel(
     } else {
         Vec::new()
     };
-    let (cancelled, _changed) = state
+    let (cancelled, changed) = state
         .store
         .cancel_booking(
             &tenant.id,
@@ -355,6 +358,9 @@ pub async fn cancel(
             &store::CancelBooking { reason: body.0.reason, actor: store::Actor::Api, notifications: notify },
         )
         .await?;
+    if changed {
+        state.metrics.booking("cancelled");
+    }
     let zone = business_zone(&state, &tenant).await?;
     let sync = calendar_sync(&state, &tenant, &cancelled.id).await?;
     Ok(HttpResponse::Ok().json(booking_json(&cancelled, zone, sync)))
@@ -443,7 +449,10 @@ pub async fn reschedule(
         )
         .await;
     let moved = match moved {
-        Ok(m) => m,
+        Ok(m) => {
+            state.metrics.booking("rescheduled");
+            m
+        }
         Err(store::StoreError::SlotTaken) => {
             return Err(ApiError::slot_unavailable(
                 "the new start was taken a moment ago",

@@ -155,3 +155,23 @@ async fn employee_schedule_and_bulk_edit(app: TestApp) {
     assert_eq!(local_starts(&app.get(&path(ben), &key).await.expect(200)), ["09:00", "09:30"]);
     app.db.finish().await.unwrap();
 }
+
+on_both!(metrics_and_request_ids);
+async fn metrics_and_request_ids(app: TestApp) {
+    let key = app.tenant("Salon").await;
+    let salon = app.salon(&key).await;
+    app.book(&key, &salon, "2030-03-04T09:00:00+01:00", None).await.expect(201);
+    let resp = app.client.get(format!("{}/healthz", app.base)).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "abc-123", "a sane client id is kept");
+    let resp = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert!(resp.headers()["x-request-id"].to_str().unwrap().len() >= 32, "one is made up otherwise");
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(r#"slotwise_http_requests_total{method="POST",route="/api/bookings",status="201"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"slotwise_bookings_changed_total{change="created"} 1"#), "{text}");
+    assert!(text.contains("slotwise_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains(r#"slotwise_outbox_jobs{queue="notifications",status="pending"} 2"#), "{text}");
+    app.db.finish().await.unwrap();
+}

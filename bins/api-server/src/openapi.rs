@@ -1,0 +1,232 @@
+//! `GET /api/openapi.json`: the contract as an OpenAPI 3.1 document, and
+//! `GET /docs`, a self-contained page that shows it to a person (no CDN).
+//!
+//! The document is written here next to the routes; a test checks that every
+//! route `routes::configure` registers is described, so the two cannot drift.
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn op(summary: &str, tag: &str, request: Option<Value>, status: &str, answer: Value, params: Value) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert(status.to_owned(), answer);
+    responses.insert("400".into(), error_response("invalid_request: the field is named in details.field"));
+    responses.insert("401".into(), error_response("unauthorized"));
+    responses.insert("404".into(), error_response("not_found (also another tenant's ids)"));
+    responses.insert("409".into(), error_response("slot_unavailable, conflict or idempotency_key_reused"));
+    responses.insert("413".into(), error_response("payload_too_large (bodies over 1 MiB)"));
+    responses.insert("429".into(), error_response("rate_limited, with Retry-After"));
+    let mut o = json!({"summary": summary, "tags": [tag], "responses": responses, "parameters": params,
+                       "security": [{"tenantKey": []}]});
+    if let Some(b) = request {
+        o["requestBody"] = b;
+    }
+    o
+}
+
+fn q(name: &str, required: bool, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": "string"}})
+}
+
+fn id() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+fn idem() -> Value {
+    json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255},
+           "description": "a repeat with the same key and body replays the first answer"})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let ranges = json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "array", "items": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"}, "minItems": 2, "maxItems": 2}},
+                        "description": "day key (mon..sun) to [start, end] wall-clock ranges"});
+    let time = json!({"type": "string", "format": "date-time"});
+    let schemas = json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}}},
+        "NewTenant": {"type": "object", "required": ["name", "timezone"], "properties": {"name": {"type": "string"}, "timezone": {"type": "string"}}},
+        "Tenant": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "timezone": {"type": "string"}, "api_key": {"type": "string"}}},
+        "Hours": {"type": "object", "required": ["timezone", "weekly"], "properties": {"timezone": {"type": "string"}, "weekly": ranges, "breaks": ranges}},
+        "NewService": {"type": "object", "required": ["name", "duration_min"], "properties": {
+            "name": {"type": "string"}, "duration_min": {"type": "integer"}, "buffer_before_min": {"type": "integer", "default": 0},
+            "buffer_after_min": {"type": "integer", "default": 0}, "slot_step_min": {"type": "integer", "description": "defaults to duration_min"},
+            "min_notice_min": {"type": "integer", "default": 0}, "horizon_days": {"type": "integer", "default": 60}}},
+        "Service": {"allOf": [r("NewService"), {"type": "object", "properties": {"id": {"type": "string"}}}]},
+        "NewEmployee": {"type": "object", "required": ["name", "email", "timezone"], "properties": {
+            "name": {"type": "string"}, "email": {"type": "string"}, "timezone": {"type": "string"}, "service_ids": {"type": "array", "items": {"type": "string"}}}},
+        "Employee": {"allOf": [r("NewEmployee"), {"type": "object", "properties": {"id": {"type": "string"}}}]},
+        "TimeOff": {"type": "object", "required": ["start", "end"], "properties": {"start": time, "end": time,
+            "rrule": {"type": "string", "description": "RFC 5545 RRULE repeating the interval in the employee's zone"},
+            "exdates": {"type": "array", "items": time}, "reason": {"type": "string"}}},
+        "Holiday": {"type": "object", "required": ["date", "name"], "properties": {"date": {"type": "string", "format": "date"}, "name": {"type": "string"}, "employee_id": {"type": "string"}}},
+        "SpecialDate": {"type": "object", "required": ["date", "hours"], "properties": {"date": {"type": "string", "format": "date"},
+            "hours": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}, "employee_id": {"type": "string"}}},
+        "Bulk": {"type": "object", "required": ["employee_ids"], "properties": {"employee_ids": {"type": "array", "items": {"type": "string"}},
+            "schedule": r("Hours"), "holidays": {"type": "array", "items": r("Holiday")}, "special_dates": {"type": "array", "items": r("SpecialDate")},
+            "time_off": {"type": "array", "items": r("TimeOff")}}},
+        "Slot": {"type": "object", "properties": {"start": time, "end": time, "employee_ids": {"type": "array", "items": {"type": "string"}}}},
+        "Availability": {"type": "object", "properties": {"timezone": {"type": "string"}, "slots": {"type": "array", "items": r("Slot")},
+            "calendars": {"type": "array", "items": {"type": "object", "properties": {"employee_id": {"type": "string"}, "provider": {"type": "string"},
+                "status": {"type": "string"}, "synced_at": {"type": ["string", "null"]}, "stale": {"type": "boolean"}}}}}},
+        "Check": {"type": "object", "required": ["service_id", "employee_id", "start"], "properties": {"service_id": {"type": "string"}, "employee_id": {"type": "string"}, "start": time}},
+        "CheckAnswer": {"type": "object", "properties": {"available": {"type": "boolean"}, "reasons": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string", "enum": ["outside_hours", "break", "holiday", "time_off", "booking", "external_event", "buffer", "off_grid", "min_notice", "horizon"]},
+            "start": time, "end": time, "ref": {"type": "string"}}}}}},
+        "NewBooking": {"type": "object", "required": ["service_id", "start", "customer"], "properties": {"service_id": {"type": "string"}, "start": time,
+            "employee_id": {"type": "string"}, "notes": {"type": "string"}, "customer": {"type": "object", "required": ["name", "email"],
+                "properties": {"name": {"type": "string"}, "email": {"type": "string"}, "timezone": {"type": "string"}}}}},
+        "Booking": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": ["confirmed", "cancelled"]},
+            "service_id": {"type": "string"}, "employee_id": {"type": "string"}, "start": time, "end": time, "customer": {"type": "object"},
+            "notes": {"type": ["string", "null"]}, "calendar_sync": {"type": "array", "items": {"type": "object", "properties": {
+                "provider": {"type": "string"}, "event_id": {"type": ["string", "null"]}, "status": {"type": "string"}}}}}},
+        "Reschedule": {"type": "object", "required": ["start"], "properties": {"start": time, "employee_id": {"type": "string"}}},
+        "History": {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object", "properties": {
+            "at": time, "action": {"type": "string"}, "from": {"type": "object"}, "to": {"type": "object"}, "actor": {"type": "string"}}}}}},
+    });
+    let none = json!([]);
+    let mut create_tenant = op(
+        "create a tenant (operator)",
+        "tenants",
+        Some(body(r("NewTenant"))),
+        "201",
+        ok("the tenant and its API key (shown once)", r("Tenant")),
+        none.clone(),
+    );
+    create_tenant["security"] = json!([{"operatorToken": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "slotwise", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Appointment booking: availability, bookings and calendar sync. See shared/docs/api-contract.md."},
+        "components": {"schemas": schemas, "securitySchemes": {
+            "tenantKey": {"type": "http", "scheme": "bearer", "description": "a tenant API key"},
+            "operatorToken": {"type": "http", "scheme": "bearer", "description": "SLOTWISE_OPERATOR_TOKEN"}}},
+        "paths": {
+            "/healthz": {"get": {"summary": "the process answers", "tags": ["operations"], "security": [], "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {"get": {"summary": "the database answers", "tags": ["operations"], "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["operations"], "security": [], "responses": {"200": {"description": "text format", "content": {"text/plain": {}}}}}},
+            "/api/openapi.json": {"get": {"summary": "this document", "tags": ["operations"], "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/api/tenants": {"post": create_tenant},
+            "/api/business-hours": {
+                "put": op("set the business hours", "set-up", Some(body(r("Hours"))), "200", ok("the hours", r("Hours")), none.clone()),
+                "get": op("the business hours", "set-up", None, "200", ok("the hours", r("Hours")), none.clone())},
+            "/api/services": {
+                "post": op("create a service", "set-up", Some(body(r("NewService"))), "201", ok("the service", r("Service")), json!([idem()])),
+                "get": op("list services", "set-up", None, "200", ok("services", json!({"type": "object"})), none.clone())},
+            "/api/employees": {
+                "post": op("create an employee", "set-up", Some(body(r("NewEmployee"))), "201", ok("the employee", r("Employee")), json!([idem()])),
+                "get": op("list employees", "set-up", None, "200", ok("employees", json!({"type": "object"})), none.clone())},
+            "/api/employees/{id}": {"get": op("one employee", "set-up", None, "200", ok("the employee", r("Employee")), json!([id()]))},
+            "/api/employees/{id}/schedule": {"put": op("set an employee's weekly schedule (the employee's zone)", "set-up", Some(body(r("Hours"))), "200", ok("the schedule", r("Hours")), json!([id()]))},
+            "/api/employees/{id}/time-off": {"post": op("add time off, once or recurring", "set-up", Some(body(r("TimeOff"))), "201", ok("its id", json!({"type": "object"})), json!([id(), idem()]))},
+            "/api/holidays": {"post": op("add a holiday (business or employee)", "set-up", Some(body(r("Holiday"))), "201", ok("its id", json!({"type": "object"})), json!([idem()]))},
+            "/api/special-dates": {"post": op("add a special date (business or employee)", "set-up", Some(body(r("SpecialDate"))), "201", ok("its id", json!({"type": "object"})), json!([idem()]))},
+            "/api/availability/bulk": {"post": op("edit many employees at once, all or nothing", "set-up", Some(body(r("Bulk"))), "200", ok("how many were updated", json!({"type": "object", "properties": {"updated": {"type": "integer"}}})), none.clone())},
+            "/api/availability": {"get": op("free slots", "availability", None, "200", ok("slots sorted by start, in the asked zone", r("Availability")),
+                json!([q("service_id", true, "the service"), q("from", true, "a date (local to timezone) or an RFC 3339 instant"),
+                       q("to", true, "a date (inclusive) or an instant"), q("employee_id", false, "one employee"), q("timezone", false, "IANA zone of the answer (default: the tenant's)")]))},
+            "/api/availability/check": {"post": op("why a start is or is not free", "availability", Some(body(r("Check"))), "200", ok("free or not, with every reason", r("CheckAnswer")), none.clone())},
+            "/api/bookings": {
+                "post": op("book a slot", "bookings", Some(body(r("NewBooking"))), "201", ok("the booking", r("Booking")), json!([idem()])),
+                "get": op("list bookings overlapping a window", "bookings", None, "200", ok("bookings and next_cursor", json!({"type": "object"})),
+                    json!([q("from", false, "date or instant"), q("to", false, "date or instant"), q("employee_id", false, ""), q("status", false, "confirmed or cancelled"),
+                           q("limit", false, "default 100, at most 1000"), q("cursor", false, "next_cursor of the previous page")]))},
+            "/api/bookings/{id}": {"get": op("one booking", "bookings", None, "200", ok("the booking", r("Booking")), json!([id()]))},
+            "/api/bookings/{id}/cancel": {"post": op("cancel (a repeat answers the same)", "bookings", None, "200", ok("the cancelled booking", r("Booking")), json!([id()]))},
+            "/api/bookings/{id}/reschedule": {"post": op("move to a new start (409 with alternatives)", "bookings", Some(body(r("Reschedule"))), "200", ok("the moved booking", r("Booking")), json!([id()]))},
+            "/api/bookings/{id}/reschedule/alternatives": {"get": op("nearest free slots", "bookings", None, "200", ok("alternatives", json!({"type": "object", "properties": {"alternatives": {"type": "array", "items": r("Slot")}}})),
+                json!([id(), q("count", false, "default 5, at most 50"), q("any_employee", false, "true: every employee offering the service")]))},
+            "/api/bookings/{id}/history": {"get": op("every change, oldest first", "bookings", None, "200", ok("events", r("History")), json!([id()]))},
+        }
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+/// `GET /docs`: the document for people, rendered in the page from the JSON.
+pub async fn docs() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>slotwise API</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccc}
+.op{margin:.6rem 0;padding:.5rem .8rem;border:1px solid #ddd;border-radius:6px}
+.m{display:inline-block;min-width:4.5rem;font-weight:700;font-family:monospace}
+code{font-family:monospace;background:#f3f3f3;padding:0 .2rem}
+details pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.85rem}
+</style></head><body>
+<h1>slotwise API</h1>
+<p>The machine-readable document is at <a href="/api/openapi.json"><code>/api/openapi.json</code></a>.</p>
+<main id="ops">Loading…</main>
+<script>
+fetch('/api/openapi.json').then(r => r.json()).then(doc => {
+  const main = document.getElementById('ops'); main.textContent = '';
+  const byTag = {};
+  for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) {
+    const tag = (op.tags || ['other'])[0]; (byTag[tag] = byTag[tag] || []).push([method, path, op]);
+  }
+  for (const [tag, ops] of Object.entries(byTag)) {
+    const h = document.createElement('h2'); h.textContent = tag; main.appendChild(h);
+    for (const [method, path, op] of ops) {
+      const div = document.createElement('div'); div.className = 'op';
+      const m = document.createElement('span'); m.className = 'm'; m.textContent = method.toUpperCase();
+      const p = document.createElement('code'); p.textContent = path;
+      const s = document.createElement('div'); s.textContent = op.summary || '';
+      div.append(m, p, s);
+      const d = document.createElement('details'); const sum = document.createElement('summary'); sum.textContent = 'details';
+      const pre = document.createElement('pre'); pre.textContent = JSON.stringify(op, null, 2); d.append(sum, pre); div.appendChild(d);
+      main.appendChild(div);
+    }
+  }
+});
+</script></body></html>"#;
+
+#[cfg(test)]
+mod tests {
+    /// Every `.route("…", web::METHOD()…)` registered in `routes/mod.rs` is in the document.
+    #[test]
+    fn every_route_is_described() {
+        let doc = super::document();
+        let source = include_str!("routes/mod.rs");
+        let mut scope = "";
+        let mut seen = 0;
+        for line in source.lines() {
+            if line.contains("web::scope(\"/api\")") {
+                scope = "/api";
+            }
+            let Some(rest) = line.split(".route(\"").nth(1) else { continue };
+            let path = rest.split('"').next().unwrap();
+            let method = rest.split("web::").nth(1).unwrap().split('(').next().unwrap();
+            let full = format!("{scope}{path}");
+            if full == "/docs" {
+                continue;
+            }
+            assert!(doc["paths"][&full][method].is_object(), "{method} {full} is not in the OpenAPI document");
+            seen += 1;
+        }
+        assert!(seen >= 25, "only {seen} routes found: is the parser still right?");
+    }
+}
