@@ -50,9 +50,9 @@ dir=$(mktemp -d /tmp/slotwise-pg.XXXXXX)
 chown postgres:postgres "$dir"
 chmod 700 "$dir"
 su postgres -s /bin/bash -c \
-    "'$pgbin/initdb' -D '$dir/data' -U postgres --auth=trust -E UTF8 --no-locale" >&2
+    "'$pgbin/initdb' -D '$dir/data' -U postgres --auth=trust -E UTF8 --no-locale" >&2 3>&-
 su postgres -s /bin/bash -c \
-    "'$pgbin/pg_ctl' -D '$dir/data' -l '$dir/log' -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off\" -w start" >&2
+    "'$pgbin/pg_ctl' -D '$dir/data' -l '$dir/log' -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off\" -w start" >&2 3>&-
 echo "start-postgres: cluster in $dir (binaries $pgbin), port $port" >&2
 
 echo "postgres://postgres@127.0.0.1:$port/postgres" >&3
