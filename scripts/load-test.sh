@@ -31,7 +31,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export SLOTWISE_BIND="127.0.0.1:$port" SLOTWISE_OPERATOR_TOKEN="load-test-operator-token" SLOTWISE_RATE_LIMIT_PER_KEY=10000000
 export RUST_LOG=warn
 cargo build --release -q -p api-server
-./target/release/api-server >"$work/server.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/release/api-server" >"$work/server.log" 2>&1 &
 server_pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
