@@ -73,9 +73,9 @@ counter = 0
 request = function()
   counter = counter + 1
   local day = 40 + (counter % 40)
-  local minute = (counter // 40) % 48 * 15
+  local minute = math.floor(counter / 40) % 48 * 15
   local body = string.format('{"service_id":"$service","start":"%s","customer":{"name":"w","email":"w@example.com"}}',
-    os.date("!%Y-%m-%dT", os.time() + day * 86400) .. string.format("%02d:%02d:00Z", 7 + minute // 60, minute % 60))
+    os.date("!%Y-%m-%dT", os.time() + day * 86400) .. string.format("%02d:%02d:00Z", 7 + math.floor(minute / 60), minute % 60))
   return wrk.format("POST", "/api/bookings", {["Authorization"]="Bearer $key", ["Content-Type"]="application/json"}, body)
 end
 LUA
