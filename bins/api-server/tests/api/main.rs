@@ -8,5 +8,6 @@ mod db;
 mod helpers;
 
 mod bookings;
+mod calendars;
 mod errors;
 mod setup_and_availability;
