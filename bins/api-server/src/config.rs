@@ -24,8 +24,17 @@ pub struct Config {
     pub rate_limit_per_key: u32,
     /// `SLOTWISE_MAIL_SPOOL`: where messages go without `SMTP_URL` (default `./mail-spool`).
     pub mail_spool: PathBuf,
-    /// `SMTP_URL`.
+    /// `SMTP_URL`: `smtp://host:port` (add `?tls=required` for STARTTLS), `smtps://host`
+    /// for implicit TLS, `user:password@` for auth. Unset: messages go to `mail_spool`.
     pub smtp_url: Option<SecretString>,
+    /// `SLOTWISE_MAIL_FROM`: the sender of booking emails (default `slotwise <notifications@localhost>`).
+    pub mail_from: String,
+    /// `SLOTWISE_ALLOW_PRIVATE_WEBHOOKS=true`: webhook URLs may be plain `http` and reach
+    /// loopback and private addresses (development only; default false).
+    pub allow_private_webhooks: bool,
+    /// Whether `Application::build` starts the notification worker in-process (default
+    /// true; `--no-worker` turns it off).
+    pub run_worker: bool,
 }
 
 /// A setting that cannot be used; start-up stops with its name.
@@ -50,6 +59,8 @@ struct FileConfig {
     rate_limit_per_key: Option<u32>,
     mail_spool: Option<String>,
     smtp_url: Option<String>,
+    mail_from: Option<String>,
+    allow_private_webhooks: Option<bool>,
 }
 
 fn bad(name: &str, message: impl Into<String>) -> ConfigError {
@@ -90,7 +101,23 @@ impl Config {
         if operator_token.as_ref().is_some_and(|t| t.expose_secret().len() < 16) {
             return Err(bad("SLOTWISE_OPERATOR_TOKEN", "must be at least 16 characters"));
         }
+        let allow_private_webhooks = match env("SLOTWISE_ALLOW_PRIVATE_WEBHOOKS").filter(|v| !v.is_empty()) {
+            Some(v) => match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(bad("SLOTWISE_ALLOW_PRIVATE_WEBHOOKS", "expected true or false")),
+            },
+            None => file.allow_private_webhooks.unwrap_or(false),
+        };
+        let mail_from = pick("SLOTWISE_MAIL_FROM", file.mail_from)
+            .unwrap_or_else(|| "slotwise <notifications@localhost>".to_owned());
+        if mail_from.parse::<notifications::Mailbox>().is_err() {
+            return Err(bad("SLOTWISE_MAIL_FROM", "expected an address such as `Salon <bookings@example.com>`"));
+        }
         Ok(Config {
+            mail_from,
+            allow_private_webhooks,
+            run_worker: true,
             database_url,
             bind,
             public_url,
@@ -130,5 +157,12 @@ mod tests {
         assert_eq!(load(&[("SLOTWISE_RATE_LIMIT_PER_KEY", "0")]).unwrap_err().name, "SLOTWISE_RATE_LIMIT_PER_KEY");
         assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");
         assert_eq!(load(&[("SLOTWISE_OPERATOR_TOKEN", "short")]).unwrap_err().name, "SLOTWISE_OPERATOR_TOKEN");
+        assert!(!c.allow_private_webhooks && c.run_worker);
+        assert!(load(&[("SLOTWISE_ALLOW_PRIVATE_WEBHOOKS", "true")]).unwrap().allow_private_webhooks);
+        assert_eq!(
+            load(&[("SLOTWISE_ALLOW_PRIVATE_WEBHOOKS", "yes")]).unwrap_err().name,
+            "SLOTWISE_ALLOW_PRIVATE_WEBHOOKS"
+        );
+        assert_eq!(load(&[("SLOTWISE_MAIL_FROM", "nobody")]).unwrap_err().name, "SLOTWISE_MAIL_FROM");
     }
 }

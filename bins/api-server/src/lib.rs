@@ -7,6 +7,9 @@
 //! [`Application::build`] binds (port 0 in tests) and exposes the address;
 //! [`Application::run`] serves until SIGTERM/Ctrl-C, finishing in-flight
 //! requests. `main` only reads the configuration and starts tracing.
+//! [`Application::build`] also starts the notification worker (`notifications`
+//! crate) in-process unless `Config::run_worker` is off (`--no-worker`);
+//! [`Application::build_with_store`] never does, so tests drive it themselves.
 
 pub mod config;
 pub mod demo;
@@ -37,6 +40,26 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     store: store::Store,
+    worker: Option<WorkerHandle>,
+}
+
+/// The in-process notification worker and the switch that stops it.
+struct WorkerHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The notification worker the configuration describes: SMTP when `SMTP_URL` is set,
+/// else `.eml` files in `SLOTWISE_MAIL_SPOOL`; webhook targets per
+/// `SLOTWISE_ALLOW_PRIVATE_WEBHOOKS`.
+pub fn notification_worker(config: &Config) -> anyhow::Result<notifications::Worker> {
+    let mailer = notifications::Mailer::new(config.smtp_url.as_ref().map(|u| u.expose_secret()), &config.mail_spool)
+        .context("SMTP_URL is not a usable SMTP URL (smtp://host:port, smtps://host, user:password@ for auth)")?;
+    let from: notifications::Mailbox =
+        config.mail_from.parse().context("SLOTWISE_MAIL_FROM is not an email address")?;
+    let settings = notifications::WorkerSettings::new(mailer, from)
+        .url_policy(notifications::webhook::UrlPolicy { allow_private: config.allow_private_webhooks });
+    Ok(notifications::Worker::new(settings))
 }
 
 impl std::fmt::Debug for Application {
@@ -85,10 +108,18 @@ impl Application {
     /// Opens the store and binds `config.bind`.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
-        Self::build_with_store(config, store, Arc::new(Utc::now)).await
+        let worker = if config.run_worker { Some(notification_worker(&config)?) } else { None };
+        let mut app = Self::build_with_store(config, store, Arc::new(Utc::now)).await?;
+        if let Some(worker) = worker {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(worker.run(app.store.clone(), stopped));
+            app.worker = Some(WorkerHandle { stop, task });
+        }
+        Ok(app)
     }
 
-    /// Binds over an open store with the caller's clock (tests).
+    /// Binds over an open store with the caller's clock (tests). No notification worker
+    /// is started: tests run `notifications::Worker::run_once` themselves.
     pub async fn build_with_store(
         config: Config,
         store: store::Store,
@@ -112,7 +143,7 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Application { server, address, store })
+        Ok(Application { server, address, store, worker: None })
     }
 
     /// Where the server listens.
@@ -125,9 +156,17 @@ impl Application {
         &self.store
     }
 
-    /// Serves until stopped; a SIGTERM or Ctrl-C finishes in-flight requests first.
+    /// Serves until stopped; a SIGTERM or Ctrl-C finishes in-flight requests first,
+    /// then the notification worker finishes the job in hand.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(worker) = self.worker {
+            let _ = worker.stop.send(true);
+            if let Err(e) = worker.task.await {
+                tracing::error!(error = %e, "the notification worker panicked");
+            }
+        }
+        served
     }
 }
 

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 struct Args {
     config: Option<PathBuf>,
     demo: bool,
+    no_worker: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -19,7 +20,8 @@ fn args() -> anyhow::Result<Args> {
         match a.as_str() {
             "--demo" => args.demo = true,
             "--config" => args.config = Some(it.next().context("--config needs a file")?.into()),
-            "--no-worker" => {} // sync work arrives with the sync engine; accepted now so scripts need not change
+            // Another process (or nobody) sends the notifications.
+            "--no-worker" => args.no_worker = true,
             "-h" | "--help" => {
                 println!(
                     "api-server [--config FILE] [--demo] [--no-worker]\nConfiguration: see shared/docs/api-contract.md (environment variables)."
@@ -42,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
     if args.demo {
         demo::prepare(&mut config);
     }
+    config.run_worker = !args.no_worker;
     let app = Application::build(config.clone()).await?;
     if args.demo {
         demo::seed_and_print(&app, &config).await?;

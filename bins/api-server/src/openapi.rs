@@ -97,6 +97,14 @@ pub fn document() -> Value {
             "notes": {"type": ["string", "null"]}, "calendar_sync": {"type": "array", "items": {"type": "object", "properties": {
                 "provider": {"type": "string"}, "event_id": {"type": ["string", "null"]}, "status": {"type": "string"}}}}}},
         "Reschedule": {"type": "object", "required": ["start"], "properties": {"start": time, "employee_id": {"type": "string"}}},
+        "NewWebhook": {"type": "object", "required": ["url", "events"], "properties": {
+            "url": {"type": "string", "format": "uri", "description": "https, public address (SLOTWISE_ALLOW_PRIVATE_WEBHOOKS=true allows http and private addresses)"},
+            "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["booking.created", "booking.rescheduled", "booking.cancelled", "calendar.conflict", "calendar.connection_error"]}}}},
+        "Webhook": {"type": "object", "properties": {"id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
+            "secret": {"type": "string", "description": "whsec_…, only in the answer to POST /api/webhooks"}, "created_at": time}},
+        "Delivery": {"type": "object", "properties": {"id": {"type": "string"}, "delivery_id": {"type": "string", "description": "the webhook-id header, the same on every retry"},
+            "type": {"type": "string"}, "attempt": {"type": "integer"}, "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}, "at": time,
+            "status": {"type": "string", "enum": ["pending", "in_progress", "succeeded", "failed", "dead"]}}},
         "History": {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object", "properties": {
             "at": time, "action": {"type": "string"}, "from": {"type": "object"}, "to": {"type": "object"}, "actor": {"type": "string"}}}}}},
     });
@@ -152,6 +160,12 @@ pub fn document() -> Value {
             "/api/bookings/{id}/reschedule": {"post": op("move to a new start (409 with alternatives)", "bookings", Some(body(r("Reschedule"))), "200", ok("the moved booking", r("Booking")), json!([id()]))},
             "/api/bookings/{id}/reschedule/alternatives": {"get": op("nearest free slots", "bookings", None, "200", ok("alternatives", json!({"type": "object", "properties": {"alternatives": {"type": "array", "items": r("Slot")}}})),
                 json!([id(), q("count", false, "default 5, at most 50"), q("any_employee", false, "true: every employee offering the service")]))},
+            "/api/webhooks": {
+                "post": op("register a webhook endpoint (Standard Webhooks signatures)", "webhooks", Some(body(r("NewWebhook"))), "201", ok("the endpoint and its secret (shown once)", r("Webhook")), none.clone()),
+                "get": op("list webhook endpoints", "webhooks", None, "200", ok("endpoints, without secrets", json!({"type": "object", "properties": {"webhooks": {"type": "array", "items": r("Webhook")}}})), none.clone())},
+            "/api/webhooks/{id}": {"delete": op("remove an endpoint (pending deliveries are dropped)", "webhooks", None, "204", json!({"description": "removed"}), json!([id()]))},
+            "/api/webhooks/{id}/test": {"post": op("enqueue a webhook.test delivery", "webhooks", None, "202", ok("the delivery id (its webhook-id)", json!({"type": "object", "properties": {"delivery_id": {"type": "string"}, "type": {"type": "string"}, "status": {"type": "string"}}})), json!([id()]))},
+            "/api/webhooks/{id}/deliveries": {"get": op("the endpoint's delivery log, newest first", "webhooks", None, "200", ok("one row per attempt", json!({"type": "object", "properties": {"deliveries": {"type": "array", "items": r("Delivery")}}})), json!([id()]))},
             "/api/bookings/{id}/history": {"get": op("every change, oldest first", "bookings", None, "200", ok("events", r("History")), json!([id()]))},
         }
     })

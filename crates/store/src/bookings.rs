@@ -211,7 +211,54 @@ pub struct HistoryEntry {
     pub to: Option<SlotRef>,
 }
 
+/// The payload key that a booking change fills with the booking as it wrote it.
+///
+/// A [`NewNotification`] whose `payload` is a JSON object with this key set to `null`
+/// gets [`Booking::snapshot`] of the booking *as this change leaves it* written there,
+/// inside the same transaction, so the message describes exactly the committed state
+/// (its `sequence` included) even when changes race. Other payloads are stored as given.
+pub const BOOKING_SNAPSHOT_KEY: &str = "booking";
+
+impl Booking {
+    /// The booking as a notification payload records it: ids, status, UTC instants
+    /// (RFC 3339), `sequence`, the customer, notes and cancel reason.
+    pub fn snapshot(&self) -> Value {
+        json!({
+            "id": self.id.as_str(),
+            "status": self.status.as_str(),
+            "service_id": self.service_id.as_str(),
+            "employee_id": self.employee_id.as_str(),
+            "start": self.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "end": self.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "sequence": self.sequence,
+            "customer": {
+                "name": self.customer.name,
+                "email": self.customer.email,
+                "timezone": self.customer.timezone,
+            },
+            "notes": self.notes,
+            "cancel_reason": self.cancel_reason,
+            "created_at": self.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "updated_at": self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+    }
+}
+
+/// `payload` with [`BOOKING_SNAPSHOT_KEY`] filled in, if it asks for it.
+fn fill_snapshot(payload: &Value, booking: &Booking) -> Value {
+    match payload.get(BOOKING_SNAPSHOT_KEY) {
+        Some(Value::Null) => {
+            let mut filled = payload.clone();
+            filled[BOOKING_SNAPSHOT_KEY] = booking.snapshot();
+            filled
+        }
+        _ => payload.clone(),
+    }
+}
+
 /// A notification to enqueue with a booking change.
+///
+/// See [`BOOKING_SNAPSHOT_KEY`] for the one thing the store adds to `payload`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewNotification {
     /// `email`, `webhook`, ...
@@ -444,7 +491,7 @@ macro_rules! enqueue_sync {
 
 /// Enqueues the caller's notifications.
 macro_rules! enqueue_notifications {
-    ($tx:expr, $tenant:expr, $booking:expr, $notifications:expr, $now:expr) => {{
+    ($tx:expr, $tenant:expr, $booking:expr, $snapshot_of:expr, $notifications:expr, $now:expr) => {{
         for n in $notifications {
             let n: &NewNotification = n;
             sqlx::query(
@@ -458,7 +505,7 @@ macro_rules! enqueue_notifications {
             .bind(&n.channel)
             .bind(&n.recipient)
             .bind(&n.template)
-            .bind(n.payload.to_string())
+            .bind(fill_snapshot(&n.payload, $snapshot_of).to_string())
             .bind(tm($now))
             .execute(&mut *$tx)
             .await?;
@@ -556,7 +603,7 @@ impl Store {
             .await?;
             insert_history!(tx, tenant, booking.id, now, HistoryAction::Created, new.actor, None, Some(&booking.slot()));
             enqueue_sync!(tx, tenant, booking.id, booking.employee_id, "create", 0, now);
-            enqueue_notifications!(tx, tenant, booking.id, &new.notifications, now);
+            enqueue_notifications!(tx, tenant, booking.id, &booking, &new.notifications, now);
             if let Some(completion) = &new.idempotency {
                 complete_in_tx!(tx, tenant, completion);
             }
@@ -599,7 +646,7 @@ impl Store {
             .await?;
             insert_history!(tx, tenant, id, now, HistoryAction::Cancelled, cancel.actor, Some(&booking.slot()), None);
             enqueue_sync!(tx, tenant, id, booking.employee_id, "delete", booking.sequence, now);
-            enqueue_notifications!(tx, tenant, id, &cancel.notifications, now);
+            enqueue_notifications!(tx, tenant, id, &booking, &cancel.notifications, now);
             tx.commit().await?;
             Ok((booking, true))
         })
@@ -669,7 +716,7 @@ impl Store {
                 enqueue_sync!(tx, tenant, id, old_employee, "delete", booking.sequence, now);
                 enqueue_sync!(tx, tenant, id, booking.employee_id, "create", booking.sequence, now);
             }
-            enqueue_notifications!(tx, tenant, id, &change.notifications, now);
+            enqueue_notifications!(tx, tenant, id, &booking, &change.notifications, now);
             if let Some(completion) = &change.idempotency {
                 complete_in_tx!(tx, tenant, completion);
             }

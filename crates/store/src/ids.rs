@@ -104,4 +104,8 @@ id_type!(
     ConnectionId,
     /// A job in an outbox queue (calendar sync event or notification).
     JobId,
+    /// An outgoing webhook endpoint.
+    WebhookId,
+    /// One attempt to deliver a webhook (a row of the delivery log).
+    DeliveryId,
 );

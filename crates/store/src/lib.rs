@@ -17,6 +17,8 @@
 //! - [`StoreError`]: `NotFound`, `SlotTaken`, `Conflict`, … for callers to map to HTTP.
 //! - [`TokenCipher`]: AES-256-GCM for OAuth tokens and channel secrets at rest.
 //! - [`Queue`]: the outbox of calendar sync events and notifications, with leases.
+//! - [`WebhookEndpoint`]: tenants' outgoing webhook endpoints (secrets encrypted) and
+//!   their delivery log.
 //!
 //! # Invariants
 //! - No two confirmed bookings of one employee overlap, buffers included, whatever the
@@ -49,6 +51,7 @@ mod queue;
 mod schedules;
 mod secrets;
 mod tenants;
+mod webhooks;
 
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -57,21 +60,22 @@ use backend::Backend;
 
 pub use availability::{AvailabilityInputs, BusyBooking, BusyExternalEvent, CalendarFreshness, EmployeeInputs};
 pub use bookings::{
-    Actor, Booking, BookingFilter, BookingStatus, CancelBooking, Customer, HistoryAction, HistoryEntry, NewBooking,
-    NewNotification, RescheduleBooking, SlotRef,
+    Actor, BOOKING_SNAPSHOT_KEY, Booking, BookingFilter, BookingStatus, CancelBooking, Customer, HistoryAction,
+    HistoryEntry, NewBooking, NewNotification, RescheduleBooking, SlotRef,
 };
 pub use catalogue::{Employee, NewEmployee, NewService, Service};
 pub use connections::{CalendarConnection, ConnectionStatus, ExternalEvent, NewCalendarConnection, Provider};
 pub use error::{Result, StoreError};
 pub use idempotency::{IdempotencyBegin, IdempotencyCompletion, IdempotencyRecord};
 pub use ids::{
-    ApiKeyId, BookingId, ConnectionId, EmployeeId, HistoryId, HolidayId, InvalidId, JobId, ServiceId, SpecialDateId,
-    TenantId, TimeOffId,
+    ApiKeyId, BookingId, ConnectionId, DeliveryId, EmployeeId, HistoryId, HolidayId, InvalidId, JobId, ServiceId,
+    SpecialDateId, TenantId, TimeOffId, WebhookId,
 };
 pub use queue::{Job, JobDetails, JobStatus, Notification, Queue, QueueKind, RetryPolicy, SyncEvent, SyncOperation};
 pub use schedules::{BulkEdit, Holiday, HoursInput, NewTimeOff, SpecialDate, TimeOff, WeeklyHours};
 pub use secrets::{CryptoError, ENCRYPTION_KEY_VAR, TokenCipher, generate_api_key, hash_api_key, sha256_hex};
 pub use tenants::{StaleCalendarPolicy, Tenant};
+pub use webhooks::{NewWebhookDelivery, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint};
 
 /// Pool settings for [`Store::connect_with`].
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@ use availability_core as core;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use notifications::payload;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -79,21 +80,64 @@ async fn path_booking(state: &AppState, tenant: &store::Tenant, id: &str) -> Api
     Ok(state.store.booking(&tenant.id, &parsed).await?)
 }
 
-fn notifications(
-    event: &str,
-    booking: &store::BookingId,
-    customer_email: &str,
-    employee: &store::Employee,
-) -> Vec<store::NewNotification> {
-    [("customer", customer_email), ("employee", employee.email.as_str())]
+/// What the notifications of one booking change need to know besides the booking
+/// itself (which the store fills in as the change commits it).
+struct NotifyAbout<'a> {
+    event: &'a str,
+    booking: &'a store::BookingId,
+    service: &'a store::Service,
+    employee: &'a store::Employee,
+    customer: &'a store::Customer,
+    business_zone: Tz,
+}
+
+/// One email to the customer and one to the employee, each in the recipient's zone,
+/// and one webhook delivery per active endpoint subscribed to the event; all written
+/// in the booking change's transaction.
+async fn notifications(
+    state: &AppState,
+    tenant: &store::Tenant,
+    about: NotifyAbout<'_>,
+) -> ApiResult<Vec<store::NewNotification>> {
+    let customer_zone = about.customer.timezone.clone().unwrap_or_else(|| about.business_zone.name().to_owned());
+    let recipients = [
+        (payload::Role::Customer, about.customer.name.as_str(), about.customer.email.as_str(), customer_zone),
+        (
+            payload::Role::Employee,
+            about.employee.name.as_str(),
+            about.employee.email.as_str(),
+            about.employee.timezone.clone(),
+        ),
+    ];
+    let mut out: Vec<store::NewNotification> = recipients
         .into_iter()
-        .map(|(role, address)| store::NewNotification {
-            channel: "email".into(),
+        .map(|(role, name, address, timezone)| store::NewNotification {
+            channel: payload::EMAIL.into(),
             recipient: address.to_owned(),
-            template: event.to_owned(),
-            payload: json!({"booking_id": booking.to_string(), "role": role}),
+            template: about.event.to_owned(),
+            payload: payload::EmailPayload {
+                role,
+                recipient_name: name.to_owned(),
+                timezone,
+                business_name: tenant.name.clone(),
+                service_name: about.service.settings.name.clone(),
+                employee_name: about.employee.name.clone(),
+                employee_email: about.employee.email.clone(),
+                booking: None,
+            }
+            .to_value(),
         })
-        .collect()
+        .collect();
+    for endpoint in state.store.webhook_endpoints_for(&tenant.id, about.event).await? {
+        out.push(store::NewNotification {
+            channel: payload::WEBHOOK.into(),
+            recipient: endpoint.id.to_string(),
+            template: about.event.to_owned(),
+            payload: json!({ store::BOOKING_SNAPSHOT_KEY: null }),
+        });
+    }
+    tracing::debug!(booking = %about.booking, count = out.len(), "notifications enqueued with the change");
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -211,19 +255,32 @@ pub async fn create(
             "cancel_reason": null,
             "calendar_sync": [],
         });
+        let customer = store::Customer {
+            name: b.customer.name.trim().to_owned(),
+            email: b.customer.email.clone(),
+            timezone: b.customer.timezone.clone(),
+        };
         let new = store::NewBooking {
             id: id.clone(),
             service_id: service.id.clone(),
             employee_id: employee.id.clone(),
             start,
-            customer: store::Customer {
-                name: b.customer.name.trim().to_owned(),
-                email: b.customer.email.clone(),
-                timezone: b.customer.timezone.clone(),
-            },
+            customer: customer.clone(),
             notes: b.notes.clone(),
             actor: store::Actor::Api,
-            notifications: notifications("booking.created", &id, &b.customer.email, &employee),
+            notifications: notifications(
+                &state,
+                &tenant,
+                NotifyAbout {
+                    event: "booking.created",
+                    booking: &id,
+                    service: &service,
+                    employee: &employee,
+                    customer: &customer,
+                    business_zone: zone,
+                },
+            )
+            .await?,
             idempotency: key.clone().map(|key| store::IdempotencyCompletion {
                 key,
                 status: StatusCode::CREATED.as_u16(),
@@ -346,7 +403,16 @@ pub async fn cancel(
     let booking = path_booking(&state, &tenant, &path).await?;
     let notify = if booking.status == store::BookingStatus::Confirmed {
         let employee = state.store.employee(&tenant.id, &booking.employee_id).await?;
-        notifications("booking.cancelled", &booking.id, &booking.customer.email, &employee)
+        let service = state.store.service(&tenant.id, &booking.service_id).await?;
+        let about = NotifyAbout {
+            event: "booking.cancelled",
+            booking: &booking.id,
+            service: &service,
+            employee: &employee,
+            customer: &booking.customer,
+            business_zone: business_zone(&state, &tenant).await?,
+        };
+        notifications(&state, &tenant, about).await?
     } else {
         Vec::new()
     };
@@ -433,7 +499,15 @@ pub async fn reschedule(
             json!({"reasons": reasons_json(&check, zone), "alternatives": alternatives}),
         ));
     }
-    let notify = notifications("booking.rescheduled", &booking.id, &booking.customer.email, &employee);
+    let about = NotifyAbout {
+        event: "booking.rescheduled",
+        booking: &booking.id,
+        service: &service,
+        employee: &employee,
+        customer: &booking.customer,
+        business_zone: business_zone(&state, &tenant).await?,
+    };
+    let notify = notifications(&state, &tenant, about).await?;
     let moved = state
         .store
         .reschedule_booking(

@@ -4,6 +4,7 @@ pub mod availability;
 pub mod bookings;
 pub mod health;
 pub mod setup;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -37,6 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/bookings/{id}/cancel", web::post().to(bookings::cancel))
                 .route("/bookings/{id}/reschedule", web::post().to(bookings::reschedule))
                 .route("/bookings/{id}/reschedule/alternatives", web::get().to(bookings::list_alternatives))
-                .route("/bookings/{id}/history", web::get().to(bookings::history)),
+                .route("/bookings/{id}/history", web::get().to(bookings::history))
+                .route("/webhooks", web::post().to(webhooks::create))
+                .route("/webhooks", web::get().to(webhooks::list))
+                .route("/webhooks/{id}", web::delete().to(webhooks::delete))
+                .route("/webhooks/{id}/test", web::post().to(webhooks::test))
+                .route("/webhooks/{id}/deliveries", web::get().to(webhooks::deliveries)),
         );
 }

@@ -64,14 +64,22 @@ async fn stale_and_fresh_calendars(app: TestApp) {
     assert_eq!(body["calendars"][0]["stale"], true);
     assert!(body["calendars"][0]["synced_at"].is_null());
     let check = app
-        .post("/api/availability/check", &key, json!({"service_id": salon.service, "employee_id": anna.as_str(),
-            "start": format!("{monday}T10:00:00+01:00")}))
+        .post(
+            "/api/availability/check",
+            &key,
+            json!({"service_id": salon.service, "employee_id": anna.as_str(),
+            "start": format!("{monday}T10:00:00+01:00")}),
+        )
         .await
         .expect(200);
     assert_eq!(check["reasons"][0]["code"], "external_event");
 
     // Synced just now: fresh; its blocking events count, the others do not.
-    app.db.store.record_connection_sync(&tenant.id, &connection.id, store::ConnectionStatus::Active, Some("t1"), None).await.unwrap();
+    app.db
+        .store
+        .record_connection_sync(&tenant.id, &connection.id, store::ConnectionStatus::Active, Some("t1"), None)
+        .await
+        .unwrap();
     let berlin = chrono_tz::Europe::Berlin;
     let at = |h: u32| monday.and_hms_opt(h, 0, 0).unwrap().and_local_timezone(berlin).unwrap().with_timezone(&Utc);
     let event = |id: &str, from: u32, to: u32, blocks: bool| store::ExternalEvent {

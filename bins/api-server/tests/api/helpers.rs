@@ -23,13 +23,19 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: TestDb) -> TestApp {
-    let config = Config::load(None, |k| match k {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// [`spawn_app`] with a change to the configuration first.
+pub async fn spawn_app_with(db: TestDb, change: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::load(None, |k| match k {
         "SLOTWISE_BIND" => Some("127.0.0.1:0".into()),
         "SLOTWISE_OPERATOR_TOKEN" => Some(OPERATOR.into()),
         "SLOTWISE_RATE_LIMIT_PER_KEY" => Some("100000".into()),
         _ => None,
     })
     .unwrap();
+    change(&mut config);
     let app = Application::build_with_store(config, db.store.clone(), Arc::new(now)).await.unwrap();
     let base = format!("http://{}", app.address());
     tokio::spawn(app.run());
@@ -80,6 +86,10 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
         self.send("POST", path, Some(key), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Answer {
+        self.send("DELETE", path, Some(key), None).await
     }
 
     pub async fn put(&self, path: &str, key: &str, body: Value) -> Answer {
@@ -165,4 +175,30 @@ pub(crate) use on_both;
 #[allow(dead_code)]
 pub fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
+}
+
+/// A notification worker for tests: SMTP at `smtp` (else `.eml` files in `spool`),
+/// webhook targets per `allow_private`, webhook retries per `webhook_policy`.
+pub fn worker(
+    smtp: Option<&str>,
+    spool: &std::path::Path,
+    allow_private: bool,
+    webhook_policy: store::RetryPolicy,
+) -> notifications::Worker {
+    let mailer = notifications::Mailer::new(smtp, spool).unwrap();
+    let from: notifications::Mailbox = "Salon <bookings@salon.example>".parse().unwrap();
+    let settings = notifications::WorkerSettings::new(mailer, from)
+        .worker_id("test-worker")
+        .url_policy(notifications::webhook::UrlPolicy { allow_private })
+        .webhook_policy(webhook_policy);
+    notifications::Worker::new(settings)
+}
+
+/// Retries at once (no backoff), `attempts` in all.
+pub fn immediate_retries(attempts: u32) -> store::RetryPolicy {
+    store::RetryPolicy {
+        max_attempts: attempts,
+        base_backoff: chrono::TimeDelta::zero(),
+        max_backoff: chrono::TimeDelta::zero(),
+    }
 }

@@ -10,4 +10,6 @@ mod helpers;
 mod bookings;
 mod calendars;
 mod errors;
+mod notifications;
 mod setup_and_availability;
+mod webhooks;
