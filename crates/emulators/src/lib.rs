@@ -6,6 +6,12 @@
 //! lists what it follows and what it leaves out. Faults (429/500/503/slow, revoked grants, dead sync tokens)
 //! are injected through [`google::GoogleEmulator`] or the `/admin/...` HTTP endpoints.
 //!
+//! The [`microsoft`] module emulates the Microsoft identity platform v2.0 (`/authorize`, `/token` with PKCE
+//! and rotating refresh tokens) and the Outlook calendar part of Microsoft Graph (events with
+//! `transactionId`, `calendarView` with recurrence expansion, delta rounds, subscriptions with a real
+//! validation handshake and notifications), following part B of the same fact sheet. It runs as its own
+//! server: [`microsoft::MicrosoftEmulator::start`].
+//!
 //! The emulator runs its HTTP server on its own thread and runtime, so it works from any test runtime:
 //!
 //! ```no_run
@@ -16,10 +22,12 @@
 //! ```
 //!
 //! [`receiver::RecordingReceiver`] is a webhook receiver that records requests, used to see push
-//! notifications arrive. This crate is test infrastructure: nothing in production depends on it.
+//! notifications arrive (with [`receiver::RecordingReceiver::start_graph`] it also answers Graph's
+//! validation handshake). This crate is test infrastructure: nothing in production depends on it.
 #![warn(missing_docs)]
 
 pub mod google;
+pub mod microsoft;
 pub mod receiver;
 
 use std::net::TcpListener;

@@ -29,10 +29,25 @@ impl ReceivedRequest {
     }
 }
 
+/// How the receiver answers a Microsoft Graph validation request (`POST ?validationToken=…`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ValidationReply {
+    /// Treat it like any other request (the default of [`RecordingReceiver::start`]).
+    #[default]
+    Ignore,
+    /// Answer 200 `text/plain` with the URL-decoded token, as Graph requires.
+    Echo,
+    /// Answer 200 `text/plain` with some other text.
+    Wrong,
+    /// Echo correctly, but only after the delay.
+    Delayed(Duration),
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     requests: Mutex<Vec<ReceivedRequest>>,
     status: Mutex<Vec<u16>>,
+    validation: Mutex<ValidationReply>,
 }
 
 /// An HTTP server on 127.0.0.1 that answers 200 (or scripted statuses) and records requests.
@@ -55,6 +70,23 @@ async fn record(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared
     };
     if let Ok(mut requests) = shared.requests.lock() {
         requests.push(ReceivedRequest { method: req.method().to_string(), path, headers, body: body.to_vec() });
+    }
+    let validation = shared.validation.lock().map(|v| *v).unwrap_or_default();
+    if validation != ValidationReply::Ignore {
+        let token = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.into_inner().remove("validationToken"));
+        if let Some(token) = token {
+            let body = match validation {
+                ValidationReply::Wrong => "not-the-token".to_owned(),
+                ValidationReply::Delayed(delay) => {
+                    tokio::time::sleep(delay).await;
+                    token
+                }
+                _ => token,
+            };
+            return HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body);
+        }
     }
     let status = shared.status.lock().ok().and_then(|mut s| if s.is_empty() { None } else { Some(s.remove(0)) });
     match status.and_then(|s| actix_web::http::StatusCode::from_u16(s).ok()) {
@@ -97,6 +129,20 @@ impl RecordingReceiver {
             .map_err(|e| EmulatorError::Start(e.to_string()))?;
         let server = rx.recv().map_err(|e| EmulatorError::Start(e.to_string()))?.map_err(EmulatorError::Start)?;
         Ok(RecordingReceiver { url: format!("http://{addr}"), shared, server })
+    }
+
+    /// Starts a receiver that also answers Graph's validation handshake ([`ValidationReply::Echo`]).
+    pub fn start_graph() -> Result<Self, EmulatorError> {
+        let receiver = Self::start()?;
+        receiver.set_validation(ValidationReply::Echo);
+        Ok(receiver)
+    }
+
+    /// Changes how validation requests are answered.
+    pub fn set_validation(&self, reply: ValidationReply) {
+        if let Ok(mut v) = self.shared.validation.lock() {
+            *v = reply;
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
