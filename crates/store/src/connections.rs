@@ -479,6 +479,65 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Connections of every tenant whose inbound sync is due, oldest sync first, at most
+    /// `limit`: not revoked, never synced or last synced at or before `synced_before`,
+    /// and — when the last attempt left an error — last changed at or before
+    /// `failed_before` (so a failing calendar is retried with a pause, not every poll).
+    #[tracing::instrument(skip_all)]
+    pub async fn connections_due_for_sync(
+        &self,
+        synced_before: DateTime<Utc>,
+        failed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CalendarConnection>> {
+        dispatch!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CONNECTION_COLUMNS} FROM calendar_connections
+                 WHERE status IN ('active', 'error')
+                   AND (last_sync_at IS NULL OR last_sync_at <= $1)
+                   AND (last_error IS NULL OR updated_at <= $2)
+                 ORDER BY last_sync_at IS NOT NULL, last_sync_at, tenant_id, id
+                 LIMIT $3"
+            )))
+            .bind(tm(synced_before))
+            .bind(tm(failed_before))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| connection_from_row(&self.cipher, row))
+            .collect()
+        })
+    }
+
+    /// Active connections of every tenant without a push channel or whose channel
+    /// expires at or before `expiring_before`, soonest first, at most `limit`.
+    #[tracing::instrument(skip_all)]
+    pub async fn connections_needing_channel(
+        &self,
+        expiring_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CalendarConnection>> {
+        dispatch!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CONNECTION_COLUMNS} FROM calendar_connections
+                 WHERE status = 'active'
+                   AND (channel_id IS NULL OR channel_expires_at IS NULL OR channel_expires_at <= $1)
+                 ORDER BY channel_expires_at IS NOT NULL, channel_expires_at, tenant_id, id
+                 LIMIT $2"
+            )))
+            .bind(tm(expiring_before))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| connection_from_row(&self.cipher, row))
+            .collect()
+        })
+    }
+}
+
 pub(crate) fn external_event_from_row(row: &impl DbRow) -> Result<ExternalEvent> {
     Ok(ExternalEvent {
         provider_event_id: row.text("provider_event_id")?,

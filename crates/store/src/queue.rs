@@ -470,6 +470,64 @@ impl Queue<'_> {
         })
     }
 
+    /// Hands a claimed job back without counting the attempt: it becomes due again at
+    /// `until` (`pending` if it had no earlier attempt, else `failed`, keeping its last
+    /// error). For a worker that finds the job must wait for another one (the sync
+    /// engine's "an update never overtakes its create"). `Conflict` if `worker_id` no
+    /// longer holds the lease.
+    #[tracing::instrument(skip_all, fields(queue = self.kind.table(), job = %id))]
+    pub async fn defer(&self, tenant: &TenantId, id: &JobId, worker_id: &str, until: DateTime<Utc>) -> Result<()> {
+        let table = self.kind.table();
+        let changed = dispatch!(self.store, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET
+                    status = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
+                    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                    next_attempt_at = $4, locked_by = NULL, locked_until = NULL, updated_at = $5
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'in_progress' AND locked_by = $3"
+            )))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(worker_id)
+            .bind(tm(whole_seconds(until)))
+            .bind(tm(now()))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::Conflict("the job's lease is not held by this worker".into()));
+        }
+        Ok(())
+    }
+
+    /// Gives a claimed job up at once (`dead`, with `error` kept), whatever attempts are
+    /// left: for failures that no retry can fix (a revoked grant, a permanent refusal).
+    /// `Conflict` if `worker_id` no longer holds the lease.
+    #[tracing::instrument(skip_all, fields(queue = self.kind.table(), job = %id))]
+    pub async fn mark_dead(&self, tenant: &TenantId, id: &JobId, worker_id: &str, error: &str) -> Result<()> {
+        let table = self.kind.table();
+        let changed = dispatch!(self.store, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET status = 'dead', last_error = $4, locked_by = NULL, locked_until = NULL,
+                    updated_at = $5
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'in_progress' AND locked_by = $3"
+            )))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(worker_id)
+            .bind(error)
+            .bind(tm(now()))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::Conflict("the job's lease is not held by this worker".into()));
+        }
+        Ok(())
+    }
+
     /// Makes `failed` and `dead` jobs of a tenant due now with fresh attempts (all of
     /// them, or those listed); returns how many.
     pub async fn requeue_failed(&self, tenant: &TenantId, ids: Option<&[JobId]>) -> Result<u64> {
@@ -551,14 +609,7 @@ impl Queue<'_> {
             )))
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok((
-                        JobStatus::parse(&row.text("status")?)?,
-                        u64::try_from(row.int("n")?).unwrap_or_default(),
-                    ))
-                })
-                .collect()
+            rows.iter().map(status_count).collect()
         })
     }
 
@@ -572,16 +623,14 @@ impl Queue<'_> {
             .bind(tenant.as_str())
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok((
-                        JobStatus::parse(&row.text("status")?)?,
-                        u64::try_from(row.int("n")?).unwrap_or_default(),
-                    ))
-                })
-                .collect()
+            rows.iter().map(status_count).collect()
         })
     }
+}
+
+/// One `(status, n)` row of a count grouped by status.
+fn status_count(row: &impl DbRow) -> Result<(JobStatus, u64)> {
+    Ok((JobStatus::parse(&row.text("status")?)?, u64::try_from(row.int("n")?).unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,225 @@
+//! The [`Worker`]: rounds of outbound jobs, then due inbound syncs.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use store::Store;
+
+use crate::config::WorkerConfig;
+use crate::error::{Result, SyncError};
+use crate::factory::ProviderFactory;
+use crate::outbound::JobOutcome;
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Jobs claimed.
+    pub claimed: usize,
+    /// Jobs whose provider write succeeded.
+    pub synced: usize,
+    /// Jobs that needed no write.
+    pub skipped: usize,
+    /// Jobs handed back to wait for an earlier job of the same booking and calendar.
+    pub deferred: usize,
+    /// Jobs that failed and will be retried.
+    pub retrying: usize,
+    /// Jobs given up.
+    pub dead: usize,
+    /// Jobs whose lease ran out before the result was recorded.
+    pub lease_lost: usize,
+    /// Jobs left to their lease after a store failure.
+    pub errors: usize,
+    /// Connections synced successfully.
+    pub connections_synced: usize,
+    /// Connection syncs that failed.
+    pub connection_errors: usize,
+    /// Push channels registered or renewed.
+    pub channels_renewed: usize,
+    /// Push channel registrations that failed.
+    pub channel_errors: usize,
+}
+
+impl Report {
+    /// Whether the round found nothing to do.
+    pub fn is_idle(&self) -> bool {
+        self.claimed == 0
+            && self.connections_synced == 0
+            && self.connection_errors == 0
+            && self.channels_renewed == 0
+            && self.channel_errors == 0
+    }
+
+    fn count(&mut self, outcome: &JobOutcome) {
+        match outcome {
+            JobOutcome::Synced => self.synced += 1,
+            JobOutcome::Skipped(_) => self.skipped += 1,
+            JobOutcome::Deferred => self.deferred += 1,
+            JobOutcome::Retrying => self.retrying += 1,
+            JobOutcome::Dead => self.dead += 1,
+            JobOutcome::LeaseLost => self.lease_lost += 1,
+        }
+    }
+
+    fn add(&mut self, other: &Report) {
+        self.claimed += other.claimed;
+        self.synced += other.synced;
+        self.skipped += other.skipped;
+        self.deferred += other.deferred;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.lease_lost += other.lease_lost;
+        self.errors += other.errors;
+        self.connections_synced += other.connections_synced;
+        self.connection_errors += other.connection_errors;
+        self.channels_renewed += other.channels_renewed;
+        self.channel_errors += other.channel_errors;
+    }
+}
+
+/// One sync worker: claims calendar-sync jobs with a lease and writes them to the
+/// providers, then syncs the connections that are due. Any number of workers (with
+/// different ids) may share one PostgreSQL database.
+pub struct Worker {
+    pub(crate) store: Store,
+    pub(crate) providers: Arc<dyn ProviderFactory>,
+    pub(crate) config: WorkerConfig,
+    /// When this worker last looked for channels to renew.
+    pub(crate) last_channel_check: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker").field("store", &self.store.backend_name()).field("config", &self.config).finish()
+    }
+}
+
+impl Worker {
+    /// A worker over `store` using `providers`.
+    pub fn new(store: Store, providers: Arc<dyn ProviderFactory>, config: WorkerConfig) -> Self {
+        Self { store, providers, config, last_channel_check: Mutex::new(None) }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// One round now: a batch of due jobs, then the due connection syncs, then the push
+    /// channels that are missing or about to expire.
+    pub async fn run_once(&self) -> Result<Report> {
+        self.run_once_at(Utc::now()).await
+    }
+
+    /// [`run_once`](Self::run_once) with an explicit clock (leases, backoff and due
+    /// times are computed from `now`; tests move it forward instead of sleeping).
+    pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<Report> {
+        let mut report = self.process_due_jobs_at(now).await?;
+        report.add(&self.sync_due_connections_at(now).await?);
+        let (renewed, failed) = self.renew_channels_at(now).await?;
+        report.channels_renewed = renewed;
+        report.channel_errors = failed;
+        Ok(report)
+    }
+
+    /// Claims up to `batch_size` due jobs and processes them in order.
+    #[tracing::instrument(skip_all, fields(worker = %self.config.worker_id))]
+    pub async fn process_due_jobs_at(&self, now: DateTime<Utc>) -> Result<Report> {
+        let jobs =
+            self.queue().claim_due_at(&self.config.worker_id, self.config.batch_size, self.config.lease, now).await?;
+        let mut report = Report { claimed: jobs.len(), ..Report::default() };
+        for job in &jobs {
+            match self.process_job(job, now).await {
+                Ok(outcome) => report.count(&outcome),
+                Err(error) => {
+                    // The lease runs out and the job is claimed again; the write is idempotent.
+                    tracing::error!(job = %job.id, %error, "calendar sync job left to its lease");
+                    report.errors += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Syncs the connections that are due (never synced, last synced `resync_interval`
+    /// ago, or failed `failed_sync_retry` ago).
+    #[tracing::instrument(skip_all, fields(worker = %self.config.worker_id))]
+    pub async fn sync_due_connections_at(&self, now: DateTime<Utc>) -> Result<Report> {
+        let due = self
+            .store
+            .connections_due_for_sync(
+                now - self.config.resync_interval,
+                now - self.config.failed_sync_retry,
+                self.config.sync_batch_size,
+            )
+            .await?;
+        let mut report = Report::default();
+        for connection in &due {
+            match self.sync_connection_at(connection, now).await {
+                Ok(_) => report.connections_synced += 1,
+                Err(SyncError::Provider(_)) => report.connection_errors += 1,
+                Err(error) => {
+                    tracing::error!(connection = %connection.id, %error, "calendar sync failed");
+                    report.connection_errors += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs rounds until `shutdown` completes, pausing `poll_interval` after an idle
+    /// round. A round in progress is finished before it stops (stopping mid-round would
+    /// also be safe: leases expire and writes are idempotent).
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        tracing::info!(worker = %self.config.worker_id, "sync worker started");
+        loop {
+            let idle = match self.run_once().await {
+                Ok(report) => {
+                    if !report.is_idle() {
+                        tracing::debug!(?report, "sync round");
+                    }
+                    report.is_idle()
+                }
+                Err(error) => {
+                    tracing::error!(%error, "sync round failed");
+                    true
+                }
+            };
+            let pause = if idle { self.config.poll_interval } else { std::time::Duration::ZERO };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        tracing::info!(worker = %self.config.worker_id, "sync worker stopped");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The api-server will `tokio::spawn` the loop: its future must be `Send`.
+    fn run_future_is_send(worker: &Worker) -> impl Future<Output = Result<()>> + Send + '_ {
+        worker.run(std::future::pending::<()>())
+    }
+
+    #[test]
+    fn the_loop_can_be_spawned() {
+        let _ = run_future_is_send;
+    }
+
+    #[test]
+    fn a_round_with_nothing_done_is_idle() {
+        assert!(Report::default().is_idle());
+        let mut report = Report::default();
+        report.count(&JobOutcome::Deferred);
+        report.claimed = 1;
+        assert!(!report.is_idle() && report.deferred == 1);
+    }
+}
