@@ -91,6 +91,37 @@ struct NotifyAbout<'a> {
     business_zone: Tz,
 }
 
+/// The cancellation email to the employee a reschedule takes a booking away from:
+/// the booking as they knew it, marked cancelled, with the `SEQUENCE` the change
+/// gives it, so their calendar client removes the event.
+fn handover_notice(
+    tenant: &store::Tenant,
+    service: &store::Service,
+    booking: &store::Booking,
+    previous: &store::Employee,
+) -> ApiResult<store::NewNotification> {
+    let mut snapshot = booking.snapshot();
+    snapshot["status"] = json!("cancelled");
+    snapshot["sequence"] = json!(booking.sequence + 1);
+    let snapshot: payload::BookingSnapshot = serde_json::from_value(snapshot).map_err(ApiError::internal)?;
+    Ok(store::NewNotification {
+        channel: payload::EMAIL.into(),
+        recipient: previous.email.clone(),
+        template: "booking.cancelled".into(),
+        payload: payload::EmailPayload {
+            role: payload::Role::Employee,
+            recipient_name: previous.name.clone(),
+            timezone: previous.timezone.clone(),
+            business_name: tenant.name.clone(),
+            service_name: service.settings.name.clone(),
+            employee_name: previous.name.clone(),
+            employee_email: previous.email.clone(),
+            booking: Some(snapshot),
+        }
+        .to_value(),
+    })
+}
+
 /// One email to the customer and one to the employee, each in the recipient's zone,
 /// and one webhook delivery per active endpoint subscribed to the event; all written
 /// in the booking change's transaction.
@@ -507,7 +538,12 @@ pub async fn reschedule(
         customer: &booking.customer,
         business_zone: business_zone(&state, &tenant).await?,
     };
-    let notify = notifications(&state, &tenant, about).await?;
+    let mut notify = notifications(&state, &tenant, about).await?;
+    if employee.id != booking.employee_id {
+        // The employee who loses the booking is told it is off their calendar.
+        let previous = state.store.employee(&tenant.id, &booking.employee_id).await?;
+        notify.push(handover_notice(&tenant, &service, &booking, &previous)?);
+    }
     let moved = state
         .store
         .reschedule_booking(

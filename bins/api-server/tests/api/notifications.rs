@@ -240,3 +240,41 @@ async fn without_smtp_url_messages_land_in_the_spool(app: TestApp) {
     assert!(eml.contains("text/calendar; charset=utf-8; method=REQUEST"), "{eml}");
     assert!(eml.contains(&format!("booking-{}@slotwise", booking["id"].as_str().unwrap())), "{eml}");
 }
+
+on_both!(moving_a_booking_to_another_employee_cancels_it_for_the_first);
+async fn moving_a_booking_to_another_employee_cancels_it_for_the_first(app: TestApp) {
+    let key = app.tenant("Salon").await;
+    let salon = app.salon(&key).await;
+    let (anna, ben) = (&salon.employees[0], &salon.employees[1]);
+    let booking = app.book(&key, &salon, "2030-03-04T10:00:00+01:00", Some(anna)).await.expect(201);
+    let id = booking["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/bookings/{id}/reschedule"),
+        &key,
+        json!({"start": "2030-03-04T11:00:00+01:00", "employee_id": ben}),
+    )
+    .await
+    .expect(200);
+    let spool = tempfile::tempdir().unwrap();
+    let worker = worker(None, spool.path(), false, immediate_retries(3));
+    // Created: customer + anna; moved: customer + ben + the cancellation for anna.
+    assert_eq!(worker.run_once(&app.db.store).await.unwrap(), 5);
+    let mails: Vec<String> =
+        std::fs::read_dir(spool.path()).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    let to_anna: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("To: anna <anna@example.com>") || m.contains("To: anna@example.com"))
+        .collect();
+    assert_eq!(to_anna.len(), 2, "anna got the invitation and its cancellation");
+    let cancel = to_anna.iter().find(|m| m.contains("method=CANCEL")).expect("a cancellation for anna");
+    assert!(cancel.contains("SEQUENCE:1"), "{cancel}");
+    assert!(cancel.contains("DTSTART:20300304T090000Z"), "the slot anna had: {cancel}");
+    let to_ben = mails
+        .iter()
+        .filter(|m| {
+            (m.contains("To: ben <ben@example.com>") || m.contains("To: ben@example.com"))
+                && m.contains("method=REQUEST")
+        })
+        .count();
+    assert_eq!(to_ben, 1);
+}
