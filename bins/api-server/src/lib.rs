@@ -80,9 +80,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<store::Store> {
         }
     };
     let url = sqlite_create_mode(&config.database_url);
-    store::Store::connect(&url, cipher)
+    let store = store::Store::connect(&url, cipher)
         .await
-        .with_context(|| format!("could not open the database at DATABASE_URL ({})", redact(&config.database_url)))
+        .with_context(|| format!("could not open the database at DATABASE_URL ({})", redact(&config.database_url)))?;
+    store.check_cipher().await.context(
+        "SLOTWISE_ENCRYPTION_KEY cannot decrypt the secrets stored in this database: start with the key they were written with",
+    )?;
+    Ok(store)
 }
 
 /// `sqlite://file.db` creates the file when missing (sqlx's `mode=rwc`).

@@ -163,6 +163,28 @@ impl Store {
         &self.cipher
     }
 
+    /// Checks that the cipher can read the secrets already stored (one calendar
+    /// token and one webhook secret, if any exist), so a wrong
+    /// `SLOTWISE_ENCRYPTION_KEY` stops start-up instead of failing later.
+    pub async fn check_cipher(&self) -> Result<()> {
+        let samples: Vec<String> = backend::dispatch!(self, pool => {
+            let mut found = Vec::new();
+            for sql in [
+                "SELECT access_token AS secret FROM calendar_connections LIMIT 1",
+                "SELECT secret FROM webhook_endpoints LIMIT 1",
+            ] {
+                if let Some(row) = sqlx::query(sql).fetch_optional(pool).await? {
+                    found.push(backend::DbRow::text(&row, "secret")?);
+                }
+            }
+            found
+        });
+        for stored in samples {
+            self.cipher.decrypt(&stored)?;
+        }
+        Ok(())
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         backend::dispatch!(self, pool => {
