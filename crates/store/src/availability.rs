@@ -106,9 +106,43 @@ const DATE_MARGIN: TimeDelta = TimeDelta::days(2);
 /// All-day events are stored at UTC midnight and may cover the window a day either side.
 const ALL_DAY_MARGIN: TimeDelta = TimeDelta::days(1);
 
-fn small(row: &impl DbRow, column: &'static str) -> Result<u32> {
-    let value = row.int(column)?;
-    u32::try_from(value).map_err(|_| StoreError::Corrupt { column, detail: value.to_string() })
+/// Confirmed bookings of one employee whose buffered interval overlaps `[$3, $4)`,
+/// as one JSON array of `[id, service_id, start, end, before, after]` (Unix seconds).
+const BUSY_BOOKINGS_SQLITE: &str = "SELECT COALESCE(json_group_array(json_array(id, service_id, start_at, end_at,
+        buffer_before_min, buffer_after_min)), '[]') AS busy
+     FROM bookings
+     WHERE tenant_id = $1 AND employee_id = $2 AND status = 'confirmed'
+       AND buffered_end > $3 AND buffered_start < $4";
+const BUSY_BOOKINGS_POSTGRES: &str = "SELECT COALESCE(json_agg(json_build_array(id, service_id,
+        extract(epoch FROM start_at)::bigint, extract(epoch FROM end_at)::bigint,
+        buffer_before_min, buffer_after_min)), '[]')::text AS busy
+     FROM bookings
+     WHERE tenant_id = $1 AND employee_id = $2 AND status = 'confirmed'
+       AND buffered_end > $3 AND buffered_start < $4";
+
+/// Decodes [`BUSY_BOOKINGS_SQLITE`] / [`BUSY_BOOKINGS_POSTGRES`], sorted by start then id.
+fn busy_bookings_from_json(text: &str) -> Result<Vec<BusyBooking>> {
+    let corrupt = |detail: String| StoreError::Corrupt { column: "bookings", detail };
+    let rows: Vec<(String, String, i64, i64, i64, i64)> =
+        serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    let instant =
+        |secs: i64| DateTime::from_timestamp(secs, 0).ok_or_else(|| corrupt(format!("{secs} is out of range")));
+    let minutes = |m: i64| u32::try_from(m).map_err(|_| corrupt(format!("{m} is not a buffer")));
+    let mut out = rows
+        .into_iter()
+        .map(|(id, service_id, start, end, before, after)| {
+            Ok(BusyBooking {
+                id: BookingId::from_db(id),
+                service_id: ServiceId::from_db(service_id),
+                start: instant(start)?,
+                end: instant(end)?,
+                buffer_before_min: minutes(before)?,
+                buffer_after_min: minutes(after)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| (a.start, a.id.as_str()).cmp(&(b.start, b.id.as_str())));
+    Ok(out)
 }
 
 impl Store {
@@ -169,6 +203,10 @@ impl Store {
                 employees: Vec::with_capacity(employee_ids.len()),
             }
         });
+        let busy_bookings_sql = match self.backend {
+            crate::backend::Backend::Sqlite(_) => BUSY_BOOKINGS_SQLITE,
+            crate::backend::Backend::Postgres(_) => BUSY_BOOKINGS_POSTGRES,
+        };
         for employee_id in employee_ids {
             let employee = self.employee(tenant, employee_id).await?;
             let one = dispatch!(self, pool => {
@@ -224,30 +262,17 @@ impl Store {
                 .iter()
                 .map(time_off_from_row)
                 .collect::<Result<Vec<_>>>()?;
-                let bookings = sqlx::query(
-                    "SELECT id, service_id, start_at, end_at, buffer_before_min, buffer_after_min FROM bookings
-                     WHERE tenant_id = $1 AND employee_id = $2 AND status = 'confirmed'
-                       AND buffered_end > $3 AND buffered_start < $4
-                     ORDER BY start_at, id",
-                )
-                .bind(tenant.as_str())
-                .bind(employee_id.as_str())
-                .bind(tm(from))
-                .bind(tm(to))
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok(BusyBooking {
-                        id: BookingId::from_db(row.text("id")?),
-                        service_id: ServiceId::from_db(row.text("service_id")?),
-                        start: row.time("start_at")?,
-                        end: row.time("end_at")?,
-                        buffer_before_min: small(row, "buffer_before_min")?,
-                        buffer_after_min: small(row, "buffer_after_min")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+                // One row holding every busy booking as JSON: sqlx hands rows over one
+                // by one, which cost ~4.5 µs each; the aggregate crosses once.
+                let aggregated: String = sqlx::query(busy_bookings_sql)
+                    .bind(tenant.as_str())
+                    .bind(employee_id.as_str())
+                    .bind(tm(from))
+                    .bind(tm(to))
+                    .fetch_one(pool)
+                    .await?
+                    .text("busy")?;
+                let bookings = busy_bookings_from_json(&aggregated)?;
                 let external_events = sqlx::query(
                     "SELECT connection_id, provider_event_id, start_at, end_at, all_day, blocks_time
                      FROM external_events
