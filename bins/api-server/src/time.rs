@@ -1,7 +1,7 @@
 //! Times on the wire: RFC 3339 in, RFC 3339 with the answer zone's offset out,
 //! and the `from`/`to` query forms (a local date or an instant).
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use crate::error::ApiError;
@@ -21,18 +21,10 @@ pub fn instant(text: &str, field: &str) -> Result<DateTime<Utc>, ApiError> {
         .map_err(|_| ApiError::invalid(field, format!("expected an RFC 3339 time with an offset, got {text:?}")))
 }
 
-/// The first instant of a local date in `tz` (midnight, or the end of a gap at midnight).
+/// The first instant of a local date in `tz` (midnight, or the end of a gap at
+/// midnight), by the engine's own rule.
 pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight is a valid time");
-    match tz.from_local_datetime(&midnight) {
-        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
-        chrono::LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
-        chrono::LocalResult::None => {
-            // Midnight lies in a gap: the day starts when the gap ends.
-            let gap = chrono_tz::GapInfo::new(&midnight, &tz);
-            gap.and_then(|g| g.end).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| midnight.and_utc())
-        }
-    }
+    availability_core::Zone::from(tz).start_of_day(date)
 }
 
 /// A `from`/`to` bound: a date (`YYYY-MM-DD`, local to `tz`) or an instant.

@@ -95,11 +95,10 @@ pub mod doc_support {
         to: &str,
         now: Option<&str>,
     ) -> Vec<String> {
-        let tz = business.zone.tz();
         let day = |s: &str, plus: i64| {
-            let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date") + chrono::Duration::days(plus);
-            DateTime::from_timestamp(crate::zone::instant_of_wall(tz, date.and_hms_opt(0, 0, 0).expect("midnight")), 0)
-                .expect("instant")
+            business
+                .zone
+                .start_of_day(NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date") + chrono::Duration::days(plus))
         };
         let window = Interval::new(day(from, 0), day(to, 1), "window").expect("window");
         let now = now.map_or(day(from, -1), |n| n.parse::<DateTime<Utc>>().expect("now"));

@@ -46,6 +46,21 @@ impl Zone {
         self.0
     }
 
+    /// The first instant of a local date: midnight, or where a DST gap at midnight
+    /// ends (the engine's "compatible" rule, the same one every rule uses).
+    ///
+    /// ```
+    /// use availability_core::Zone;
+    /// use chrono::NaiveDate;
+    /// let sao: Zone = "America/Sao_Paulo".parse().unwrap();
+    /// let day = sao.start_of_day(NaiveDate::from_ymd_opt(2018, 11, 4).unwrap());
+    /// assert_eq!(sao.at(day).to_rfc3339(), "2018-11-04T01:00:00-02:00");
+    /// ```
+    pub fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight is a valid time");
+        DateTime::from_timestamp(instant_of_wall(self.0, midnight), 0).expect("instant within chrono's range")
+    }
+
     /// Writes an instant as a date-time with this zone's offset at that instant.
     pub fn at(&self, instant: DateTime<Utc>) -> DateTime<Tz> {
         instant.with_timezone(&self.0)
