@@ -32,9 +32,13 @@ pub struct Config {
     /// `SLOTWISE_ALLOW_PRIVATE_WEBHOOKS=true`: webhook URLs may be plain `http` and reach
     /// loopback and private addresses (development only; default false).
     pub allow_private_webhooks: bool,
-    /// Whether `Application::build` starts the notification worker in-process (default
-    /// true; `--no-worker` turns it off).
+    /// Whether `Application::build` starts the notification and sync workers in-process
+    /// (default true; `--no-worker` turns it off).
     pub run_worker: bool,
+    /// The calendar providers configured by `GOOGLE_*` and `MICROSOFT_*` (a provider is
+    /// on when its client id is set; redirect URIs default to our callbacks under
+    /// `SLOTWISE_PUBLIC_URL`).
+    pub providers: provider_setup::ProviderSetup,
 }
 
 /// A setting that cannot be used; start-up stops with its name.
@@ -114,7 +118,16 @@ impl Config {
         if mail_from.parse::<notifications::Mailbox>().is_err() {
             return Err(bad("SLOTWISE_MAIL_FROM", "expected an address such as `Salon <bookings@example.com>`"));
         }
+        let providers = provider_setup::ProviderSetup::load(&public_url, &env).map_err(|e| {
+            let text = e.to_string();
+            let name = text
+                .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .find(|w| w.starts_with("GOOGLE_") || w.starts_with("MICROSOFT_"))
+                .unwrap_or("GOOGLE_* / MICROSOFT_*");
+            bad(name, text.clone())
+        })?;
         Ok(Config {
+            providers,
             mail_from,
             allow_private_webhooks,
             run_worker: true,
@@ -164,5 +177,12 @@ mod tests {
             "SLOTWISE_ALLOW_PRIVATE_WEBHOOKS"
         );
         assert_eq!(load(&[("SLOTWISE_MAIL_FROM", "nobody")]).unwrap_err().name, "SLOTWISE_MAIL_FROM");
+        assert_eq!(load(&[("GOOGLE_CLIENT_ID", "cid")]).unwrap_err().name, "GOOGLE_CLIENT_SECRET");
+        let google =
+            load(&[("GOOGLE_CLIENT_ID", "cid"), ("GOOGLE_CLIENT_SECRET", "s"), ("SLOTWISE_BIND", "0.0.0.0:9")]);
+        assert_eq!(
+            google.unwrap().providers.google.unwrap().redirect_uri,
+            "http://0.0.0.0:9/api/google-calendar/callback"
+        );
     }
 }

@@ -86,6 +86,16 @@ impl ApiError {
         e
     }
 
+    /// 502 `provider_unavailable`: a calendar provider failed or could not be reached.
+    pub fn provider_unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message)
+    }
+
+    /// 503 `provider_not_configured`: this server has no client for the provider.
+    pub fn provider_not_configured(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_not_configured", message)
+    }
+
     /// 500 `internal`: the cause is logged, the client learns nothing of it.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error");

@@ -38,6 +38,9 @@ pub struct AppState {
     /// Request and booking metrics.
     pub metrics: Arc<crate::observe::Metrics>,
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// The sync engine: connecting calendars, reacting to push notifications, sync status.
+    /// Its loop runs in-process only when `Config::run_worker` is on.
+    pub sync: Arc<sync_engine::Worker>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,16 +54,12 @@ fn digest(text: &str) -> [u8; 32] {
 }
 
 impl AppState {
-    /// State over a store, with the real clock.
-    pub fn new(store: store::Store, config: Config) -> Self {
-        Self::with_clock(store, config, Arc::new(Utc::now))
-    }
-
-    /// State with a clock of the caller's (tests).
+    /// State over a store and sync engine, with a clock of the caller's (tests fix it).
     pub fn with_clock(
         store: store::Store,
         config: Config,
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        sync: Arc<sync_engine::Worker>,
     ) -> Self {
         let per_second = NonZeroU32::new(config.rate_limit_per_key).unwrap_or(NonZeroU32::MIN);
         AppState {
@@ -70,6 +69,7 @@ impl AppState {
             metrics: Arc::new(crate::observe::Metrics::default()),
             config,
             clock,
+            sync,
         }
     }
 

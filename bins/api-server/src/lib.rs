@@ -8,8 +8,9 @@
 //! [`Application::run`] serves until SIGTERM/Ctrl-C, finishing in-flight
 //! requests. `main` only reads the configuration and starts tracing.
 //! [`Application::build`] also starts the notification worker (`notifications`
-//! crate) in-process unless `Config::run_worker` is off (`--no-worker`);
-//! [`Application::build_with_store`] never does, so tests drive it themselves.
+//! crate) and the calendar sync worker (`sync-engine`) in-process unless
+//! `Config::run_worker` is off (`--no-worker`); [`Application::build_with_store`]
+//! never does, so tests drive them themselves ([`Application::sync_worker`]).
 
 pub mod config;
 pub mod demo;
@@ -40,13 +41,25 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     store: store::Store,
-    worker: Option<WorkerHandle>,
+    sync: Arc<sync_engine::Worker>,
+    workers: Vec<WorkerHandle>,
 }
 
-/// The in-process notification worker and the switch that stops it.
+/// An in-process background worker and the switch that stops it.
 struct WorkerHandle {
+    name: &'static str,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The sync engine over `store` with the configured providers. Push channels point at
+/// `SLOTWISE_PUBLIC_URL` when a provider is configured.
+pub fn sync_worker(config: &Config, store: store::Store) -> anyhow::Result<sync_engine::Worker> {
+    let providers = config.providers.providers().context("build the calendar provider clients")?;
+    let id = format!("api-server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    let mut settings = sync_engine::WorkerConfig::new(id);
+    settings.public_url = Some(config.public_url.clone());
+    Ok(sync_engine::Worker::new(store, Arc::new(providers), settings))
 }
 
 /// The notification worker the configuration describes: SMTP when `SMTP_URL` is set,
@@ -113,17 +126,32 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
         let worker = if config.run_worker { Some(notification_worker(&config)?) } else { None };
+        let run_worker = config.run_worker;
         let mut app = Self::build_with_store(config, store, Arc::new(Utc::now)).await?;
         if let Some(worker) = worker {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(worker.run(app.store.clone(), stopped));
-            app.worker = Some(WorkerHandle { stop, task });
+            app.workers.push(WorkerHandle { name: "notification", stop, task });
+        }
+        if run_worker {
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let sync = app.sync.clone();
+            let task = tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.changed().await;
+                };
+                if let Err(error) = sync.run(shutdown).await {
+                    tracing::error!(%error, "the sync worker stopped");
+                }
+            });
+            app.workers.push(WorkerHandle { name: "sync", stop, task });
         }
         Ok(app)
     }
 
-    /// Binds over an open store with the caller's clock (tests). No notification worker
-    /// is started: tests run `notifications::Worker::run_once` themselves.
+    /// Binds over an open store with the caller's clock (tests). No background worker is
+    /// started: tests run `notifications::Worker::run_once` and
+    /// [`sync_worker`](Self::sync_worker)`.run_once()` themselves.
     pub async fn build_with_store(
         config: Config,
         store: store::Store,
@@ -135,7 +163,8 @@ impl Application {
         if config.operator_token.as_ref().is_none_or(|t| t.expose_secret().is_empty()) {
             tracing::warn!("SLOTWISE_OPERATOR_TOKEN is not set: POST /api/tenants answers 401 to everyone");
         }
-        let state = web::Data::new(AppState::with_clock(store.clone(), config, clock));
+        let sync = Arc::new(sync_worker(&config, store.clone())?);
+        let state = web::Data::new(AppState::with_clock(store.clone(), config, clock, sync.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -147,7 +176,7 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Application { server, address, store, worker: None })
+        Ok(Application { server, address, store, sync, workers: Vec::new() })
     }
 
     /// Where the server listens.
@@ -160,14 +189,19 @@ impl Application {
         &self.store
     }
 
+    /// The sync engine the routes use (tests run its rounds).
+    pub fn sync_worker(&self) -> &Arc<sync_engine::Worker> {
+        &self.sync
+    }
+
     /// Serves until stopped; a SIGTERM or Ctrl-C finishes in-flight requests first,
-    /// then the notification worker finishes the job in hand.
+    /// then the in-process workers finish the job in hand.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
-        if let Some(worker) = self.worker {
+        for worker in self.workers {
             let _ = worker.stop.send(true);
             if let Err(e) = worker.task.await {
-                tracing::error!(error = %e, "the notification worker panicked");
+                tracing::error!(error = %e, worker = worker.name, "an in-process worker panicked");
             }
         }
         served

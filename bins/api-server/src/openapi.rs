@@ -118,7 +118,7 @@ pub fn document() -> Value {
         none.clone(),
     );
     create_tenant["security"] = json!([{"operatorToken": []}]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "slotwise", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Appointment booking: availability, bookings and calendar sync. See shared/docs/api-contract.md."},
@@ -168,7 +168,69 @@ pub fn document() -> Value {
             "/api/webhooks/{id}/deliveries": {"get": op("the endpoint's delivery log, newest first", "webhooks", None, "200", ok("one row per attempt", json!({"type": "object", "properties": {"deliveries": {"type": "array", "items": r("Delivery")}}})), json!([id()]))},
             "/api/bookings/{id}/history": {"get": op("every change, oldest first", "bookings", None, "200", ok("events", r("History")), json!([id()]))},
         }
-    })
+    });
+    for (slug, name) in [("google", "Google"), ("outlook", "Microsoft")] {
+        let paths = &mut doc["paths"];
+        let employee = || q("employee_id", true, "the employee whose calendar is connected");
+        let connections = ok(
+            "the connections",
+            json!({"type": "object", "properties": {"connections": {"type": "array", "items": r("CalendarConnection")}}}),
+        );
+        paths[format!("/api/{slug}-calendar/oauth")] = json!({"get": op(&format!("302 to {name}'s consent page (state, PKCE S256, offline access, minimal scopes)"), "calendars", None, "302",
+            json!({"description": "Location: the authorize URL; the JSON body carries it as authorize_url"}), json!([employee()]))});
+        let mut callback = op(
+            &format!(
+                "{name} redirects the browser here: the code is exchanged, the connection stored (tokens encrypted), the first sync and the push channel started; an unknown, used or expired state is 400 with details.field = state"
+            ),
+            "calendars",
+            None,
+            "200",
+            ok(
+                "the connection",
+                json!({"type": "object", "properties": {"connected": {"type": "boolean"}, "connection": r("CalendarConnection")}}),
+            ),
+            json!([
+                q("code", false, "the authorization code"),
+                q("state", true, "the state handed out by /oauth"),
+                q("error", false, "the provider's refusal (access_denied, ...)")
+            ]),
+        );
+        callback["security"] = json!([]);
+        paths[format!("/api/{slug}-calendar/callback")] = json!({"get": callback});
+        paths[format!("/api/{slug}-calendar/status")] = json!({"get": op(&format!("the tenant's {name} connections"), "calendars", None, "200", connections.clone(), json!([q("employee_id", false, "one employee")]))});
+        paths[format!("/api/{slug}-calendar/disconnect")] = json!({"post": op("stop the push channel, revoke the grant, forget the mirrored events", "calendars",
+            Some(body(json!({"type": "object", "required": ["employee_id"], "properties": {"employee_id": {"type": "string"}}}))), "200",
+            ok("disconnected", json!({"type": "object"})), none.clone())});
+    }
+    let mut google_hook = op(
+        "Google push notification (headers X-Goog-Channel-ID, -Token, -Resource-ID, -Resource-State; no body); verified, then a sync is queued",
+        "calendar webhooks",
+        None,
+        "200",
+        json!({"description": "accepted"}),
+        none.clone(),
+    );
+    google_hook["security"] = json!([]);
+    let mut outlook_hook = op(
+        "Graph notifications: ?validationToken=… is echoed as text/plain; change and lifecycle notifications are verified by subscription id and clientState",
+        "calendar webhooks",
+        Some(json!({"content": {"application/json": {"schema": {"type": "object"}}}})),
+        "202",
+        json!({"description": "accepted (200 text/plain for the validation handshake)"}),
+        json!([q("validationToken", false, "Graph's subscription validation")]),
+    );
+    outlook_hook["security"] = json!([]);
+    doc["paths"]["/api/calendar/webhooks/google"] = json!({"post": google_hook});
+    doc["paths"]["/api/calendar/webhooks/outlook"] = json!({"post": outlook_hook});
+    doc["paths"]["/api/calendar/sync-status"] = json!({"get": op("calendar sync health: healthy, connections, pending / failed / dead counts, oldest pending age, success rate and mean latency over the last hour, last errors, recent sync events", "calendars", None, "200", ok("sync status", json!({"type": "object", "required": ["healthy", "connections", "pending", "failed", "last_error", "events"]})), none.clone())});
+    doc["paths"]["/api/calendar/sync-status/retry"] = json!({"post": op("requeue failed and dead calendar writes (all, or those named)", "calendars",
+        Some(json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"event_ids": {"type": "array", "items": {"type": "string"}}}}}}})), "200",
+        ok("how many", json!({"type": "object", "properties": {"requeued": {"type": "integer"}}})), none.clone())});
+    doc["components"]["schemas"]["CalendarConnection"] = json!({"type": "object", "properties": {
+        "id": {"type": "string"}, "employee_id": {"type": "string"}, "provider": {"enum": ["google", "outlook"]}, "calendar_id": {"type": "string"},
+        "status": {"enum": ["active", "error", "revoked"]}, "last_sync_at": {"type": ["string", "null"], "format": "date-time"},
+        "channel_expires_at": {"type": ["string", "null"], "format": "date-time"}, "last_error": {"type": ["string", "null"]}}});
+    doc
 }
 
 /// `GET /api/openapi.json`.

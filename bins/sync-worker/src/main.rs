@@ -1,17 +1,19 @@
 //! `sync-worker`: runs the sync engine as its own process.
 //!
-//! Reads `DATABASE_URL`, `SLOTWISE_ENCRYPTION_KEY` and the `GOOGLE_*` variables (see
-//! `providers_google::GoogleConfig::from_env`), optionally `SLOTWISE_WORKER_ID` and
+//! Reads `DATABASE_URL`, `SLOTWISE_ENCRYPTION_KEY` and the `GOOGLE_*` / `MICROSOFT_*`
+//! variables (see the `provider-setup` crate), optionally `SLOTWISE_WORKER_ID` and
 //! `SLOTWISE_WORKER_BIND` (then it answers `GET /healthz` there), and runs until SIGTERM
-//! or Ctrl-C. With `SLOTWISE_GOOGLE_PUSH_URL` (the api-server's Google webhook URL) it also
-//! registers and renews push channels. Any number of workers may share one PostgreSQL
-//! database.
+//! or Ctrl-C. With `SLOTWISE_PUBLIC_URL` (the api-server's public base URL) it also
+//! registers and renews push channels pointing at the api-server's webhook routes. Any
+//! number of workers may share one PostgreSQL database. `SLOTWISE_WORKER_LEASE_SECS`
+//! (default 60) and `SLOTWISE_WORKER_POLL_MS` (default 1000) override the job lease and
+//! the pause after an idle round (the crash tests use a short lease).
 
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use providers_google::{GoogleConfig, GoogleProvider};
-use sync_engine::{StaticProviders, Worker, WorkerConfig};
+use provider_setup::ProviderSetup;
+use sync_engine::{Worker, WorkerConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tracing_subscriber::EnvFilter;
 
@@ -24,13 +26,26 @@ async fn main() -> Result<()> {
     let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://slotwise.db".to_owned());
     let cipher = store::TokenCipher::from_env().context("read SLOTWISE_ENCRYPTION_KEY")?;
     let store = store::Store::connect(&database_url, cipher).await.context("open the database")?;
-    let google = GoogleProvider::new(GoogleConfig::from_env().context("read the GOOGLE_* settings")?)
-        .context("build the Google provider")?;
-    let providers = StaticProviders::new().with(store::Provider::Google, Arc::new(google));
+    let public_url = std::env::var("SLOTWISE_PUBLIC_URL").ok().filter(|url| !url.is_empty());
+    let setup = ProviderSetup::from_env(public_url.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
+    if setup.google.is_none() && setup.outlook.is_none() {
+        tracing::warn!("neither GOOGLE_CLIENT_ID nor MICROSOFT_CLIENT_ID is set: no calendar will be synced");
+    }
+    let providers = setup.providers()?;
     let worker_id = std::env::var("SLOTWISE_WORKER_ID")
         .unwrap_or_else(|_| format!("sync-worker-{}-{}", std::process::id(), store::JobId::generate()));
     let mut config = WorkerConfig::new(worker_id);
-    config.push_address = std::env::var("SLOTWISE_GOOGLE_PUSH_URL").ok().filter(|url| !url.is_empty());
+    config.public_url = public_url;
+    if let Some(secs) = env_number("SLOTWISE_WORKER_LEASE_SECS")? {
+        config.lease = i64::try_from(secs)
+            .ok()
+            .filter(|&secs| secs > 0)
+            .and_then(chrono::TimeDelta::try_seconds)
+            .context("SLOTWISE_WORKER_LEASE_SECS must be a positive number of seconds")?;
+    }
+    if let Some(millis) = env_number("SLOTWISE_WORKER_POLL_MS")? {
+        config.poll_interval = std::time::Duration::from_millis(millis);
+    }
     let worker = Worker::new(store, Arc::new(providers), config);
 
     if let Ok(bind) = std::env::var("SLOTWISE_WORKER_BIND") {
@@ -39,6 +54,16 @@ async fn main() -> Result<()> {
         tokio::spawn(serve_health(listener));
     }
     worker.run(shutdown_signal()).await.context("run the sync worker")
+}
+
+/// A whole number from the environment variable `name`, `None` when unset or empty.
+fn env_number(name: &str) -> Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map(Some).with_context(|| format!("{name} must be a whole number, not {value:?}"))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Answers every request with `200 ok` (a liveness probe: the process is up).

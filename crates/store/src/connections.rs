@@ -111,6 +111,8 @@ pub struct CalendarConnection {
     pub channel_id: Option<String>,
     /// Channel token / `clientState`.
     pub channel_secret: Option<SecretString>,
+    /// Google's `resourceId` of the channel (checked on notifications, needed to stop it).
+    pub channel_resource_id: Option<String>,
     /// When the channel or subscription expires.
     pub channel_expires_at: Option<DateTime<Utc>>,
     /// Last successful sync.
@@ -121,6 +123,37 @@ pub struct CalendarConnection {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Sync requests (push notifications) received so far; a sync is due while this is
+    /// above the count the last finished sync started from.
+    pub sync_requests: i64,
+}
+
+/// A push channel (Google) or subscription (Graph) as stored on its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelRecord<'a> {
+    /// Channel or subscription id.
+    pub id: &'a str,
+    /// Google's `resourceId` (none for Graph).
+    pub resource_id: Option<&'a str>,
+    /// Channel token / `clientState` (stored encrypted).
+    pub secret: &'a SecretString,
+    /// When the provider stops delivering.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An OAuth authorization request in flight, read back (and consumed) by the callback.
+#[derive(Debug, Clone)]
+pub struct OAuthState {
+    /// The tenant that started it.
+    pub tenant_id: TenantId,
+    /// The employee whose calendar is being connected.
+    pub employee_id: EmployeeId,
+    /// Which provider.
+    pub provider: Provider,
+    /// The PKCE verifier of the authorization request.
+    pub pkce_verifier: SecretString,
+    /// After this instant the state is refused.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An event read from a connected calendar.
@@ -144,7 +177,7 @@ pub struct ExternalEvent {
 
 const CONNECTION_COLUMNS: &str = "tenant_id, id, employee_id, provider, calendar_id, access_token, \
      refresh_token, token_expires_at, status, sync_token, channel_id, channel_secret, \
-     channel_expires_at, last_sync_at, last_error, created_at, updated_at";
+     channel_expires_at, last_sync_at, last_error, created_at, updated_at, channel_resource_id, sync_requests";
 
 fn decrypt_opt(cipher: &TokenCipher, text: Option<String>) -> Result<Option<SecretString>> {
     Ok(text.map(|t| cipher.decrypt(&t)).transpose()?)
@@ -169,6 +202,8 @@ fn connection_from_row(cipher: &TokenCipher, row: &impl DbRow) -> Result<Calenda
         last_error: row.opt_text("last_error")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
+        channel_resource_id: row.opt_text("channel_resource_id")?,
+        sync_requests: row.int("sync_requests")?,
     })
 }
 
@@ -309,25 +344,21 @@ impl Store {
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
-        channel: Option<(&str, &SecretString, DateTime<Utc>)>,
+        channel: Option<ChannelRecord<'_>>,
     ) -> Result<()> {
-        let (channel_id, secret, expires) = match channel {
-            Some((channel_id, secret, expires)) => {
-                (Some(channel_id), Some(self.cipher.encrypt(secret.expose_secret())?), Some(expires))
-            }
-            None => (None, None, None),
-        };
+        let secret = channel.map(|c| self.cipher.encrypt(c.secret.expose_secret())).transpose()?;
         let changed = dispatch!(self, pool => {
             sqlx::query(
                 "UPDATE calendar_connections SET channel_id = $3, channel_secret = $4,
-                    channel_expires_at = $5, updated_at = $6
+                    channel_expires_at = $5, channel_resource_id = $6, updated_at = $7
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .bind(channel_id)
+            .bind(channel.map(|c| c.id))
             .bind(secret)
-            .bind(tmo(expires))
+            .bind(tmo(channel.map(|c| c.expires_at)))
+            .bind(channel.and_then(|c| c.resource_id))
             .bind(tm(now()))
             .execute(pool)
             .await?
@@ -480,35 +511,89 @@ impl Store {
 }
 
 impl Store {
-    /// Connections of every tenant whose inbound sync is due, oldest sync first, at most
-    /// `limit`: not revoked, never synced or last synced at or before `synced_before`,
-    /// and — when the last attempt left an error — last changed at or before
-    /// `failed_before` (so a failing calendar is retried with a pause, not every poll).
-    #[tracing::instrument(skip_all)]
-    pub async fn connections_due_for_sync(
+    /// Asks for an inbound sync of the connection (a push notification arrived). Any
+    /// number of requests before the next sync starts are served by that one sync.
+    pub async fn request_connection_sync(&self, tenant: &TenantId, id: &ConnectionId) -> Result<()> {
+        let changed = dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE calendar_connections SET sync_requests = sync_requests + 1
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        found(changed)
+    }
+
+    /// Claims, for `worker_id` until `now + lease`, the connections of every tenant whose
+    /// inbound sync is due, at most `limit`, oldest sync first. Due means not revoked,
+    /// not being synced by another worker (or its lease ran out), and either a sync was
+    /// requested since the last one started, or the last successful sync is at or before
+    /// `synced_before` (never synced counts) — and, when the last attempt left an error,
+    /// the connection last changed at or before `failed_before` (a failing calendar is
+    /// retried with a pause, not every poll). Hand each one back with
+    /// [`release_connection_sync`](Self::release_connection_sync).
+    #[tracing::instrument(skip_all, fields(worker = worker_id))]
+    pub async fn claim_connection_syncs(
         &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        lease: chrono::TimeDelta,
         synced_before: DateTime<Utc>,
         failed_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<CalendarConnection>> {
         dispatch!(self, pool => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {CONNECTION_COLUMNS} FROM calendar_connections
-                 WHERE status IN ('active', 'error')
-                   AND (last_sync_at IS NULL OR last_sync_at <= $1)
-                   AND (last_error IS NULL OR updated_at <= $2)
-                 ORDER BY last_sync_at IS NOT NULL, last_sync_at, tenant_id, id
-                 LIMIT $3"
+            let mut tx = begin_write(pool).await?;
+            let skip_locked = if IS_POSTGRES { "FOR UPDATE SKIP LOCKED" } else { "" };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE calendar_connections SET sync_locked_by = $1, sync_locked_until = $2
+                 WHERE (tenant_id, id) IN (
+                    SELECT tenant_id, id FROM calendar_connections
+                    WHERE status IN ('active', 'error')
+                      AND (sync_locked_until IS NULL OR sync_locked_until <= $3)
+                      AND (sync_requests > synced_requests
+                           OR ((last_sync_at IS NULL OR last_sync_at <= $4)
+                               AND (last_error IS NULL OR updated_at <= $5)))
+                    ORDER BY last_sync_at IS NOT NULL, last_sync_at, tenant_id, id
+                    LIMIT $6
+                    {skip_locked})
+                 RETURNING {CONNECTION_COLUMNS}"
             )))
+            .bind(worker_id)
+            .bind(tm(now + lease))
+            .bind(tm(now))
             .bind(tm(synced_before))
             .bind(tm(failed_before))
             .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| connection_from_row(&self.cipher, row))
-            .collect()
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            rows.iter().map(|row| connection_from_row(&self.cipher, row)).collect()
         })
+    }
+
+    /// Ends `worker_id`'s sync of a connection claimed by
+    /// [`claim_connection_syncs`](Self::claim_connection_syncs): the requests counted at
+    /// the claim (`CalendarConnection::sync_requests`) are served; later ones stay due.
+    pub async fn release_connection_sync(&self, connection: &CalendarConnection, worker_id: &str) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE calendar_connections SET sync_locked_by = NULL, sync_locked_until = NULL,
+                    synced_requests = CASE WHEN synced_requests < $4 THEN $4 ELSE synced_requests END
+                 WHERE tenant_id = $1 AND id = $2 AND sync_locked_by = $3",
+            )
+            .bind(connection.tenant_id.as_str())
+            .bind(connection.id.as_str())
+            .bind(worker_id)
+            .bind(connection.sync_requests)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Active connections of every tenant without a push channel or whose channel

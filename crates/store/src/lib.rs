@@ -47,6 +47,7 @@ mod connections;
 mod error;
 mod idempotency;
 mod ids;
+mod oauth;
 mod queue;
 mod schedules;
 mod secrets;
@@ -64,7 +65,9 @@ pub use bookings::{
     HistoryEntry, NewBooking, NewNotification, RescheduleBooking, SlotRef,
 };
 pub use catalogue::{Employee, NewEmployee, NewService, Service};
-pub use connections::{CalendarConnection, ConnectionStatus, ExternalEvent, NewCalendarConnection, Provider};
+pub use connections::{
+    CalendarConnection, ChannelRecord, ConnectionStatus, ExternalEvent, NewCalendarConnection, OAuthState, Provider,
+};
 pub use error::{Result, StoreError};
 pub use idempotency::{IdempotencyBegin, IdempotencyCompletion, IdempotencyRecord};
 pub use ids::{

@@ -33,7 +33,7 @@ on_both_backends!(
 
 async fn migrations_apply_to_an_empty_database_and_are_idempotent(db: &TestDb) -> Result<()> {
     let applied = db.raw_texts("SELECT CAST(version AS TEXT) FROM _sqlx_migrations").await?;
-    ensure!(applied == ["1", "2"], "applied migrations: {applied:?}");
+    ensure!(applied == ["1", "2", "3"], "applied migrations: {applied:?}");
     // Opening the same database again runs no migration twice.
     let again = Store::connect(&db.url, TokenCipher::from_base64_key(&db.key)?).await?;
     again.ping().await?;
@@ -56,6 +56,7 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent(db: &TestDb) -
         "external_events",
         "calendar_sync_events",
         "notifications",
+        "oauth_states",
     ] {
         let sql: &'static str = Box::leak(format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}").into_boxed_str());
         ensure!(db.raw_texts(sql).await? == ["0"], "{table} is not empty");
@@ -394,7 +395,12 @@ async fn connection_tokens_are_encrypted_at_rest(db: &TestDb) -> Result<()> {
     ensure!(conn.access_token.expose_secret() == "ya29.plain-access");
     ensure!(conn.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()) == Some("1//plain-refresh".into()));
     let secret = SecretString::from("channel-token-plain");
-    s.set_connection_channel(&f.tenant, &conn.id, Some(("chan-1", &secret, at(10_000)))).await?;
+    s.set_connection_channel(
+        &f.tenant,
+        &conn.id,
+        Some(store::ChannelRecord { id: "chan-1", resource_id: None, secret: &secret, expires_at: at(10_000) }),
+    )
+    .await?;
     s.update_connection_tokens(&f.tenant, &conn.id, &SecretString::from("ya29.rotated-plain"), None, Some(at(60)))
         .await?;
     s.record_connection_sync(&f.tenant, &conn.id, ConnectionStatus::Active, Some("sync-1"), None).await?;

@@ -1,11 +1,11 @@
 //! The store methods the sync engine added: handing a claimed job back without counting
-//! the attempt, giving a job up at once, and finding the connections due for a sync.
+//! the attempt, giving a job up at once, claiming the connections due for a sync, and OAuth states.
 
 mod common;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use chrono::{TimeDelta, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use store::{ConnectionStatus, JobStatus, NewCalendarConnection, Provider, QueueKind, StoreError};
 
 use common::{TestDb, at, booking_at, fixture};
@@ -13,7 +13,9 @@ use common::{TestDb, at, booking_at, fixture};
 on_both_backends!(
     defer_hands_a_job_back_without_counting_the_attempt,
     mark_dead_gives_up_at_once_and_needs_the_lease,
-    connections_due_for_sync_skip_fresh_failing_and_revoked_ones,
+    connection_syncs_skip_fresh_failing_and_revoked_ones,
+    sync_requests_coalesce_and_a_claim_is_exclusive,
+    oauth_states_are_single_use_and_bound_to_their_provider,
     connections_needing_channel_are_unwatched_or_expiring_and_active,
 );
 
@@ -68,7 +70,7 @@ async fn mark_dead_gives_up_at_once_and_needs_the_lease(db: &TestDb) -> Result<(
     Ok(())
 }
 
-async fn connections_due_for_sync_skip_fresh_failing_and_revoked_ones(db: &TestDb) -> Result<()> {
+async fn connection_syncs_skip_fresh_failing_and_revoked_ones(db: &TestDb) -> Result<()> {
     let s = &db.store;
     let f = fixture(s, "Salon").await?;
     let g = fixture(s, "Barber").await?;
@@ -77,7 +79,12 @@ async fn connections_due_for_sync_skip_fresh_failing_and_revoked_ones(db: &TestD
     let failing = s.upsert_connection(&g.tenant, &new_connection(&g.employee)).await?;
     let revoked = s.upsert_connection(&h.tenant, &new_connection(&h.employee)).await?;
     let now = Utc::now();
-    let due = |synced_before, failed_before| s.connections_due_for_sync(synced_before, failed_before, 10);
+    // Claims by fresh worker ids with no lease, so every call sees the whole due set.
+    let worker = std::sync::atomic::AtomicU32::new(0);
+    let due = |synced_before, failed_before| {
+        let id = format!("w{}", worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        async move { s.claim_connection_syncs(&id, now, TimeDelta::zero(), synced_before, failed_before, 10).await }
+    };
     // Never synced: every one of them is due.
     ensure!(due(now, now).await?.len() == 3);
     s.record_connection_sync(&f.tenant, &fresh.id, ConnectionStatus::Active, Some("cursor"), None).await?;
@@ -110,7 +117,17 @@ async fn connections_needing_channel_are_unwatched_or_expiring_and_active(db: &T
     let revoked = s.upsert_connection(&h.tenant, &new_connection(&h.employee)).await?;
     let now = Utc::now();
     let secret = SecretString::from("channel-secret");
-    s.set_connection_channel(&f.tenant, &watched.id, Some(("ch-1", &secret, now + TimeDelta::days(7)))).await?;
+    s.set_connection_channel(
+        &f.tenant,
+        &watched.id,
+        Some(store::ChannelRecord {
+            id: "ch-1",
+            resource_id: Some("res-1"),
+            secret: &secret,
+            expires_at: now + TimeDelta::days(7),
+        }),
+    )
+    .await?;
     s.record_connection_sync(&h.tenant, &revoked.id, ConnectionStatus::Revoked, None, Some("revoked")).await?;
     let ids = |list: Vec<store::CalendarConnection>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
     ensure!(
@@ -119,5 +136,63 @@ async fn connections_needing_channel_are_unwatched_or_expiring_and_active(db: &T
     // Close to its expiry the watched one needs a new channel too, after the channel-less one.
     let soon = ids(s.connections_needing_channel(now + TimeDelta::days(8), 10).await?);
     ensure!(soon == [unwatched.id.clone(), watched.id.clone()], "{soon:?}");
+    Ok(())
+}
+
+async fn sync_requests_coalesce_and_a_claim_is_exclusive(db: &TestDb) -> Result<()> {
+    let s = &db.store;
+    let f = fixture(s, "Salon").await?;
+    let conn = s.upsert_connection(&f.tenant, &new_connection(&f.employee)).await?;
+    s.record_connection_sync(&f.tenant, &conn.id, ConnectionStatus::Active, Some("cursor"), None).await?;
+    let now = Utc::now();
+    let lease = TimeDelta::seconds(30);
+    let claim = |worker: &'static str, at: chrono::DateTime<Utc>| {
+        s.claim_connection_syncs(worker, at, lease, at - TimeDelta::hours(1), at - TimeDelta::hours(1), 10)
+    };
+    // Freshly synced and nothing asked: not due.
+    ensure!(claim("w1", now).await?.is_empty());
+    // A burst of three notifications: one sync, claimed by one worker only.
+    for _ in 0..3 {
+        s.request_connection_sync(&f.tenant, &conn.id).await?;
+    }
+    let claimed = claim("w1", now).await?;
+    ensure!(claimed.len() == 1 && claimed[0].sync_requests == 3, "{claimed:?}");
+    ensure!(claim("w2", now).await?.is_empty(), "a second worker must not sync the same connection");
+    // A notification during the sync stays due after it.
+    s.request_connection_sync(&f.tenant, &conn.id).await?;
+    s.release_connection_sync(&claimed[0], "w1").await?;
+    let again = claim("w2", now).await?;
+    ensure!(again.len() == 1 && again[0].sync_requests == 4, "{again:?}");
+    s.release_connection_sync(&again[0], "w2").await?;
+    ensure!(claim("w1", now).await?.is_empty(), "every request was served");
+    // A worker that dies keeps the connection only until its lease runs out.
+    s.request_connection_sync(&f.tenant, &conn.id).await?;
+    ensure!(claim("w1", now).await?.len() == 1);
+    ensure!(claim("w2", now + TimeDelta::seconds(10)).await?.is_empty());
+    ensure!(claim("w2", now + TimeDelta::seconds(31)).await?.len() == 1);
+    // Another tenant cannot ask for this connection's sync.
+    let g = fixture(s, "Barber").await?;
+    ensure!(matches!(s.request_connection_sync(&g.tenant, &conn.id).await, Err(StoreError::NotFound { .. })));
+    Ok(())
+}
+
+async fn oauth_states_are_single_use_and_bound_to_their_provider(db: &TestDb) -> Result<()> {
+    let s = &db.store;
+    let f = fixture(s, "Salon").await?;
+    let expires = Utc::now() + TimeDelta::minutes(10);
+    let state = SecretString::from("state-abc");
+    let verifier = SecretString::from("verifier-xyz");
+    s.create_oauth_state(&f.tenant, &f.employee, Provider::Google, &state, &verifier, expires).await?;
+    ensure!(s.take_oauth_state(Provider::Outlook, "state-abc").await?.is_none(), "another provider's state");
+    let taken = s.take_oauth_state(Provider::Google, "state-abc").await?.context("state")?;
+    ensure!(taken.tenant_id == f.tenant && taken.employee_id == f.employee && taken.provider == Provider::Google);
+    ensure!(taken.pkce_verifier.expose_secret() == "verifier-xyz");
+    ensure!((taken.expires_at - expires).num_seconds().abs() <= 1);
+    ensure!(s.take_oauth_state(Provider::Google, "state-abc").await?.is_none(), "a state is single use");
+    ensure!(s.take_oauth_state(Provider::Google, "forged").await?.is_none());
+    // Only the employees of the tenant can be bound.
+    let g = fixture(s, "Barber").await?;
+    let other = s.create_oauth_state(&g.tenant, &f.employee, Provider::Google, &state, &verifier, expires).await;
+    ensure!(matches!(other, Err(StoreError::NotFound { .. })), "{other:?}");
     Ok(())
 }

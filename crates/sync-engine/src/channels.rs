@@ -1,16 +1,16 @@
 //! Push channels: registered for connections that have none, renewed before expiry.
 //!
 //! A renewal registers a new channel first (new id, new secret), stores it, then stops
-//! the old one, so there is no gap in notifications; the store keeps no `resourceId`,
-//! so the old channel is stopped with the new channel's resource id — Google's resource
-//! id names the watched collection (the calendar's events), the same for both channels.
+//! the old one, so there is no gap in notifications; the old channel is stopped with its
+//! stored resource id (or, for a channel stored before resource ids were kept, the new
+//! channel's: Google's resource id names the watched collection, the same for both).
 //! A failed stop is only logged: the old channel expires on its own.
 
 use calendar_provider::{ProviderError, WatchChannel, WatchRequest};
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use secrecy::SecretString;
-use store::{CalendarConnection, ConnectionStatus};
+use store::{CalendarConnection, ChannelRecord, ConnectionStatus};
 
 use crate::error::{Result, SyncError};
 use crate::tokens::{persist_if_changed, token_set};
@@ -25,14 +25,13 @@ fn channel_secret() -> SecretString {
 
 impl Worker {
     /// Registers or renews the push channel of one connection at `now` (needs
-    /// [`WorkerConfig::push_address`](crate::WorkerConfig::push_address)); returns the
+    /// [`WorkerConfig::public_url`](crate::WorkerConfig::public_url)); returns the
     /// new channel. A dead grant marks the connection `revoked`.
     #[tracing::instrument(skip_all, fields(tenant = %connection.tenant_id, connection = %connection.id))]
     pub async fn renew_channel_at(&self, connection: &CalendarConnection, now: DateTime<Utc>) -> Result<WatchChannel> {
         let address = self
             .config
-            .push_address
-            .clone()
+            .push_address(connection.provider)
             .ok_or_else(|| ProviderError::Permanent("no push address is configured".into()))?;
         let provider =
             self.providers.provider(connection.provider).ok_or(SyncError::NoProvider(connection.provider))?;
@@ -72,13 +71,18 @@ impl Worker {
             .set_connection_channel(
                 &connection.tenant_id,
                 &connection.id,
-                Some((&channel.channel_id, &channel.token, expires)),
+                Some(ChannelRecord {
+                    id: &channel.channel_id,
+                    resource_id: Some(&channel.resource_id).filter(|r| !r.is_empty()).map(String::as_str),
+                    secret: &channel.token,
+                    expires_at: expires,
+                }),
             )
             .await?;
         if let (Some(old_id), Some(old_secret)) = (&connection.channel_id, &connection.channel_secret) {
             let old = WatchChannel {
                 channel_id: old_id.clone(),
-                resource_id: channel.resource_id.clone(),
+                resource_id: connection.channel_resource_id.clone().unwrap_or_else(|| channel.resource_id.clone()),
                 token: old_secret.clone(),
                 expires_at: connection.channel_expires_at,
             };
@@ -96,7 +100,7 @@ impl Worker {
     /// `channel_check_interval` ago.
     #[tracing::instrument(skip_all, fields(worker = %self.config.worker_id))]
     pub async fn renew_channels_at(&self, now: DateTime<Utc>) -> Result<(usize, usize)> {
-        if self.config.push_address.is_none() {
+        if self.config.public_url.is_none() {
             return Ok((0, 0));
         }
         {

@@ -36,22 +36,32 @@ pub struct WorkerConfig {
     pub sync_past: TimeDelta,
     /// How far ahead a full sync reads.
     pub sync_horizon: TimeDelta,
-    /// Where providers post push notifications (the api-server's webhook URL). `None`
+    /// The api-server's public base URL (`SLOTWISE_PUBLIC_URL`): providers post push
+    /// notifications to `{public_url}/api/calendar/webhooks/{google|outlook}`. `None`
     /// (the default) registers no channels; the periodic resync then carries all changes.
-    pub push_address: Option<String>,
+    pub public_url: Option<String>,
     /// Lifetime asked for a new channel (the provider may shorten it).
     pub channel_ttl: Duration,
     /// A channel is renewed when it expires within this margin.
     pub channel_renewal_margin: TimeDelta,
+    /// How long an OAuth `state` handed out by `start_connect` stays valid.
+    pub oauth_state_ttl: TimeDelta,
     /// Pause between two looks for channels to register or renew (a provider that keeps
     /// refusing a channel is asked once per pause, not once per poll).
     pub channel_check_interval: TimeDelta,
 }
 
 impl WorkerConfig {
+    /// Where `provider` posts push notifications, when a public URL is configured.
+    pub fn push_address(&self, provider: store::Provider) -> Option<String> {
+        self.public_url
+            .as_deref()
+            .map(|base| format!("{}/api/calendar/webhooks/{}", base.trim_end_matches('/'), provider.as_str()))
+    }
+
     /// Defaults: 60 s lease, 20 jobs a round, 8 attempts with 30 s … 1 h backoff,
     /// 1 s poll, a resync every 5 minutes, full syncs from a day ago to 400 days ahead,
-    /// no push channels (7-day channels renewed a day before expiry once `push_address` is set).
+    /// no push channels (7-day channels renewed a day before expiry once `public_url` is set).
     pub fn new(worker_id: impl Into<String>) -> Self {
         Self {
             worker_id: worker_id.into(),
@@ -66,10 +76,11 @@ impl WorkerConfig {
             sync_batch_size: 20,
             sync_past: TimeDelta::days(1),
             sync_horizon: TimeDelta::days(400),
-            push_address: None,
+            public_url: None,
             channel_ttl: Duration::from_secs(7 * 24 * 3600),
             channel_renewal_margin: TimeDelta::days(1),
             channel_check_interval: TimeDelta::minutes(1),
+            oauth_state_ttl: TimeDelta::minutes(10),
         }
     }
 }

@@ -32,6 +32,11 @@ pub struct SyncReport {
     pub conflicts: usize,
 }
 
+/// The webhook event sent when an external event overlaps a confirmed booking.
+const CONFLICT_EVENT: &str = "calendar.conflict";
+/// The webhook event sent when a connection turns `error` or `revoked`.
+const CONNECTION_ERROR_EVENT: &str = "calendar.connection_error";
+
 /// The changes one sync round found, before they are stored.
 struct Round {
     changed: Vec<ExternalEvent>,
@@ -96,6 +101,16 @@ impl Worker {
                 self.store
                     .record_connection_sync(&connection.tenant_id, &connection.id, status, None, Some(&text))
                     .await?;
+                if status != ConnectionStatus::Active && status != connection.status {
+                    let payload = serde_json::json!({
+                        "connection_id": connection.id.as_str(),
+                        "employee_id": connection.employee_id.as_str(),
+                        "provider": connection.provider.as_str(),
+                        "status": status.as_str(),
+                        "error": text,
+                    });
+                    self.notify_tenant(&connection.tenant_id, CONNECTION_ERROR_EVENT, payload).await?;
+                }
                 return Err(SyncError::Provider(error));
             }
             Err(other) => return Err(other),
@@ -213,10 +228,40 @@ impl Worker {
                         Some(&external),
                     )
                     .await?;
+                let payload = serde_json::json!({
+                    "booking_id": booking.id.as_str(),
+                    "employee_id": connection.employee_id.as_str(),
+                    "provider": connection.provider.as_str(),
+                    "booking": {"start": booking.start, "end": booking.end},
+                    "event": {
+                        "id": event.provider_event_id,
+                        "start": event.start,
+                        "end": event.end,
+                        "all_day": event.all_day,
+                    },
+                });
+                self.notify_tenant(tenant, CONFLICT_EVENT, payload).await?;
                 written += 1;
             }
         }
         Ok(written)
+    }
+}
+
+impl Worker {
+    /// Enqueues `event` for every active webhook endpoint of the tenant subscribed to it
+    /// (the notifications worker delivers and signs them).
+    async fn notify_tenant(&self, tenant: &store::TenantId, event: &str, payload: serde_json::Value) -> Result<()> {
+        for endpoint in self.store.webhook_endpoints_for(tenant, event).await? {
+            let message = store::NewNotification {
+                channel: "webhook".to_owned(),
+                recipient: endpoint.id.to_string(),
+                template: event.to_owned(),
+                payload: payload.clone(),
+            };
+            self.store.enqueue_notification(tenant, None, &message).await?;
+        }
+        Ok(())
     }
 }
 

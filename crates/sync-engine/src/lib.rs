@@ -15,6 +15,9 @@
 //!   id, refreshed tokens, booking history, retry with full-jitter backoff or `dead`),
 //!   then syncs the connections that are due ([`Worker::sync_connection`]) and, with a
 //!   push address configured, registers or renews push channels before they expire.
+//! - Connecting calendars ([`Worker::start_connect`], [`Worker::complete_connect`],
+//!   [`Worker::disconnect`]) and reacting to verified push notifications
+//!   ([`Worker::request_sync`] and friends): the api-server's calendar routes call these.
 //! - [`WorkerConfig`]: worker id, lease, batch size, retry policy, sync window.
 //! - [`ProviderFactory`] / [`StaticProviders`]: which implementation serves which provider.
 //! - [`Report`], [`JobOutcome`], [`SyncReport`]: what a round did.
@@ -44,14 +47,17 @@
 
 mod channels;
 mod config;
+mod connect;
 mod error;
 mod factory;
 mod inbound;
 mod outbound;
+mod push;
 mod tokens;
 mod worker;
 
 pub use config::WorkerConfig;
+pub use connect::{CallbackParams, ConnectError};
 pub use error::{Result, SyncError};
 pub use factory::{ProviderFactory, StaticProviders};
 pub use inbound::SyncReport;

@@ -88,6 +88,8 @@ pub struct Worker {
     pub(crate) config: WorkerConfig,
     /// When this worker last looked for channels to renew.
     pub(crate) last_channel_check: Mutex<Option<DateTime<Utc>>>,
+    /// Wakes [`Worker::run`] before its poll pause ends (a push notification arrived).
+    wake: tokio::sync::Notify,
 }
 
 impl fmt::Debug for Worker {
@@ -99,7 +101,24 @@ impl fmt::Debug for Worker {
 impl Worker {
     /// A worker over `store` using `providers`.
     pub fn new(store: Store, providers: Arc<dyn ProviderFactory>, config: WorkerConfig) -> Self {
-        Self { store, providers, config, last_channel_check: Mutex::new(None) }
+        Self { store, providers, config, last_channel_check: Mutex::new(None), wake: tokio::sync::Notify::new() }
+    }
+
+    /// Starts the next round of [`run`](Self::run) now instead of after the poll pause
+    /// (called in-process after a push notification asked for a sync). A worker in
+    /// another process finds the request on its next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The store it works on.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The provider implementations it uses.
+    pub fn providers(&self) -> &Arc<dyn ProviderFactory> {
+        &self.providers
     }
 
     /// Its settings.
@@ -143,13 +162,18 @@ impl Worker {
         Ok(report)
     }
 
-    /// Syncs the connections that are due (never synced, last synced `resync_interval`
-    /// ago, or failed `failed_sync_retry` ago).
+    /// Claims and syncs the connections that are due: a push notification asked for it,
+    /// never synced, last synced `resync_interval` ago, or failed `failed_sync_retry` ago.
+    /// A claimed connection is this worker's until `lease` runs out, so no two workers
+    /// sync one connection at a time.
     #[tracing::instrument(skip_all, fields(worker = %self.config.worker_id))]
     pub async fn sync_due_connections_at(&self, now: DateTime<Utc>) -> Result<Report> {
         let due = self
             .store
-            .connections_due_for_sync(
+            .claim_connection_syncs(
+                &self.config.worker_id,
+                now,
+                self.config.lease,
                 now - self.config.resync_interval,
                 now - self.config.failed_sync_retry,
                 self.config.sync_batch_size,
@@ -157,7 +181,12 @@ impl Worker {
             .await?;
         let mut report = Report::default();
         for connection in &due {
-            match self.sync_connection_at(connection, now).await {
+            let result = self.sync_connection_at(connection, now).await;
+            if let Err(error) = self.store.release_connection_sync(connection, &self.config.worker_id).await {
+                // The claim runs out with its lease.
+                tracing::error!(connection = %connection.id, %error, "could not release a connection sync");
+            }
+            match result {
                 Ok(_) => report.connections_synced += 1,
                 Err(SyncError::Provider(_)) => report.connection_errors += 1,
                 Err(error) => {
@@ -192,6 +221,7 @@ impl Worker {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
             }
         }

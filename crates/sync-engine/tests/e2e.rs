@@ -434,7 +434,7 @@ async fn push_channels_are_registered_and_renewed_before_expiry(db: &TestDb) -> 
     let env = env(db).await?;
     let worker = env.worker_with("w1", |c| {
         // Nothing listens there; the emulator's deliveries just fail.
-        c.push_address = Some("http://127.0.0.1:9/api/calendar/webhooks/google".into());
+        c.public_url = Some("http://127.0.0.1:9".into());
     });
     let now = Utc::now();
     ensure!(worker.renew_channels_at(now).await? == (1, 0));

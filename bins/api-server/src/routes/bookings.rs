@@ -67,8 +67,11 @@ async fn calendar_sync(state: &AppState, tenant: &store::Tenant, booking: &store
             },
             "status": job.status.as_str(),
         });
+        // Jobs come newest first: the first one per connection is its current state; an
+        // older one may still know the event id the newer one has not recorded.
         match latest.iter_mut().find(|(c, _)| *c == event.connection_id) {
-            Some(slot) => slot.1 = entry,
+            Some((_, newest)) if newest["event_id"].is_null() => newest["event_id"] = entry["event_id"].clone(),
+            Some(_) => {}
             None => latest.push((event.connection_id.clone(), entry)),
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod availability;
 pub mod bookings;
+pub mod calendar;
 pub mod health;
 pub mod setup;
 pub mod webhooks;
@@ -43,6 +44,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/webhooks", web::get().to(webhooks::list))
                 .route("/webhooks/{id}", web::delete().to(webhooks::delete))
                 .route("/webhooks/{id}/test", web::post().to(webhooks::test))
-                .route("/webhooks/{id}/deliveries", web::get().to(webhooks::deliveries)),
+                .route("/webhooks/{id}/deliveries", web::get().to(webhooks::deliveries))
+                .route("/google-calendar/oauth", web::get().to(calendar::google::oauth))
+                .route("/google-calendar/callback", web::get().to(calendar::google::callback))
+                .route("/google-calendar/status", web::get().to(calendar::google::status))
+                .route("/google-calendar/disconnect", web::post().to(calendar::google::disconnect))
+                .route("/outlook-calendar/oauth", web::get().to(calendar::outlook::oauth))
+                .route("/outlook-calendar/callback", web::get().to(calendar::outlook::callback))
+                .route("/outlook-calendar/status", web::get().to(calendar::outlook::status))
+                .route("/outlook-calendar/disconnect", web::post().to(calendar::outlook::disconnect))
+                .route("/calendar/webhooks/google", web::post().to(calendar::google_webhook))
+                .route("/calendar/webhooks/outlook", web::post().to(calendar::outlook_webhook))
+                .route("/calendar/sync-status", web::get().to(calendar::sync_status))
+                .route("/calendar/sync-status/retry", web::post().to(calendar::retry)),
         );
 }

@@ -172,6 +172,26 @@ macro_rules! on_both {
 }
 pub(crate) use on_both;
 
+/// Like [`on_both!`] for test bodies that build their own server: they get the database.
+macro_rules! on_both_db {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::db::sqlite().await.unwrap()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = crate::db::postgres(stringify!($name)).await.unwrap() {
+                    super::$name(db).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_both_db;
+
 #[allow(dead_code)]
 pub fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())

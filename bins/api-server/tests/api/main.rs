@@ -8,6 +8,7 @@ mod db;
 mod helpers;
 
 mod bookings;
+mod calendar_sync;
 mod calendars;
 mod errors;
 mod notifications;
