@@ -13,6 +13,59 @@ use crate::{Application, Config, engine};
 
 const KEY_FILE: &str = ".slotwise-demo-key";
 
+/// The provider emulators the demo serves in-process; they stop when this is dropped.
+pub struct DemoEmulators {
+    google: emulators::EmulatorHandle,
+    microsoft: emulators::microsoft::MicrosoftServer,
+}
+
+impl std::fmt::Debug for DemoEmulators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoEmulators")
+            .field("google", &self.google.google_base_url())
+            .field("microsoft", &self.microsoft.urls().base)
+            .finish()
+    }
+}
+
+/// Starts the Google and Microsoft emulators on free local ports and points the
+/// configuration's providers at them — unless the person configured a real provider
+/// (`GOOGLE_CLIENT_ID` or `MICROSOFT_CLIENT_ID`), which is then left alone. Google's
+/// emulator shows a consent page (Allow / Deny); Microsoft's approves at once.
+pub fn start_emulators(config: &mut Config) -> anyhow::Result<Option<DemoEmulators>> {
+    if config.providers.google.is_some() || config.providers.outlook.is_some() {
+        return Ok(None);
+    }
+    let google_settings = emulators::google::GoogleConfig {
+        consent: emulators::google::ConsentMode::Page,
+        ..emulators::google::GoogleConfig::default()
+    };
+    let google = emulators::Emulator::start(emulators::EmulatorConfig { google_port: 0, google: google_settings.clone() })
+        .context("start the Google emulator")?;
+    let microsoft_settings = emulators::microsoft::MicrosoftConfig::default();
+    let microsoft = emulators::microsoft::MicrosoftEmulator::start(0, microsoft_settings.clone())
+        .context("start the Microsoft emulator")?;
+    let g = google.google_urls();
+    let m = microsoft.urls().clone();
+    let vars = [
+        ("GOOGLE_CLIENT_ID", google_settings.client_id),
+        ("GOOGLE_CLIENT_SECRET", google_settings.client_secret),
+        ("GOOGLE_AUTH_URL", g.auth_url),
+        ("GOOGLE_TOKEN_URL", g.token_url),
+        ("GOOGLE_REVOKE_URL", g.revoke_url),
+        ("GOOGLE_API_BASE_URL", g.api_base_url),
+        ("MICROSOFT_CLIENT_ID", microsoft_settings.client_id),
+        ("MICROSOFT_CLIENT_SECRET", microsoft_settings.client_secret),
+        ("MICROSOFT_AUTHORITY_URL", m.authority_url),
+        ("MICROSOFT_GRAPH_BASE_URL", m.graph_base_url),
+    ];
+    config.providers = provider_setup::ProviderSetup::load(&config.public_url, |name| {
+        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    })
+    .context("configure the providers for the emulators")?;
+    Ok(Some(DemoEmulators { google, microsoft }))
+}
+
 /// Fills in what the demo needs and a newcomer has not set: an operator token
 /// and an encryption key kept in `.slotwise-demo-key` so the demo database
 /// stays readable across runs.
@@ -36,7 +89,11 @@ pub fn prepare(config: &mut Config) {
 }
 
 /// Seeds a fresh demo tenant and prints where to go.
-pub async fn seed_and_print(app: &Application, config: &Config) -> anyhow::Result<()> {
+pub async fn seed_and_print(
+    app: &Application,
+    config: &Config,
+    emulators: Option<&DemoEmulators>,
+) -> anyhow::Result<()> {
     let store = app.store();
     let (tenant, key) = store.create_tenant("Demo Salon", "Europe/Berlin").await?;
     let weekly = json!({
@@ -132,10 +189,24 @@ pub async fn seed_and_print(app: &Application, config: &Config) -> anyhow::Resul
         base
     };
     let k = key.expose_secret();
+    let anna = &staff[0].id;
+    let calendars = match emulators {
+        Some(e) => format!(
+            "\nCalendars (local emulators, no account needed: Google {google}, Microsoft {microsoft}).\n\
+             Connect Anna's Google calendar: ask for the consent URL, open it in a browser and press Allow:\n  \
+             curl -s -H 'Authorization: Bearer {k}' '{base}/api/google-calendar/oauth?employee_id={anna}'\n\
+             (Outlook: the same under /api/outlook-calendar/oauth; its emulator approves at once.)\n\
+             Then bookings appear in the emulated calendar and its events block Anna's time:\n  \
+             curl -s -H 'Authorization: Bearer {k}' '{base}/api/calendar/sync-status'\n",
+            google = e.google.google_base_url(),
+            microsoft = e.microsoft.urls().base,
+        ),
+        None => "\nCalendars: the GOOGLE_* / MICROSOFT_* settings of the environment are used.\n".to_owned(),
+    };
     println!(
         "\nslotwise demo is running.\n\n  API          {base}/api\n  API docs     {base}/docs  (OpenAPI: {base}/api/openapi.json)\n  health       {base}/healthz\n  tenant key   {k}\n  operator     {}\n\n\
          Demo Salon (Europe/Berlin): services Haircut ({haircut}) and Colouring ({colour}); employees Anna, Ben, Chloé;\n\
-         {booked} bookings seeded; a holiday on {}.\n\nTry:\n  curl -H 'Authorization: Bearer {k}' '{base}/api/availability?service_id={haircut}&from={today}&to={}'\n",
+         {booked} bookings seeded; a holiday on {}.\n\nTry:\n  curl -H 'Authorization: Bearer {k}' '{base}/api/availability?service_id={haircut}&from={today}&to={}'\n{calendars}",
         config.operator_token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default(),
         today + Duration::days(10),
         today + Duration::days(2),

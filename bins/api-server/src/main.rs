@@ -41,16 +41,19 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = args()?;
     let mut config = Config::from_env(args.config.as_deref())?;
+    let mut emulators = None;
     if args.demo {
         demo::prepare(&mut config);
+        emulators = demo::start_emulators(&mut config)?;
     }
     config.run_worker = !args.no_worker;
     let app = Application::build(config.clone()).await?;
     if args.demo {
-        demo::seed_and_print(&app, &config).await?;
+        demo::seed_and_print(&app, &config, emulators.as_ref()).await?;
     } else {
         tracing::info!(address = %app.address(), "slotwise api-server listening");
     }
     app.run().await?;
+    drop(emulators);
     Ok(())
 }
