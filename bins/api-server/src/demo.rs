@@ -40,8 +40,9 @@ pub fn start_emulators(config: &mut Config) -> anyhow::Result<Option<DemoEmulato
         consent: emulators::google::ConsentMode::Page,
         ..emulators::google::GoogleConfig::default()
     };
-    let google = emulators::Emulator::start(emulators::EmulatorConfig { google_port: 0, google: google_settings.clone() })
-        .context("start the Google emulator")?;
+    let google =
+        emulators::Emulator::start(emulators::EmulatorConfig { google_port: 0, google: google_settings.clone() })
+            .context("start the Google emulator")?;
     let microsoft_settings = emulators::microsoft::MicrosoftConfig::default();
     let microsoft = emulators::microsoft::MicrosoftEmulator::start(0, microsoft_settings.clone())
         .context("start the Microsoft emulator")?;

@@ -13,6 +13,7 @@
 //! never does, so tests drive them themselves ([`Application::sync_worker`]).
 
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod engine;
 pub mod error;

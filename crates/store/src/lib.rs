@@ -51,6 +51,7 @@ mod oauth;
 mod queue;
 mod schedules;
 mod secrets;
+mod sessions;
 mod tenants;
 mod webhooks;
 
@@ -77,6 +78,7 @@ pub use ids::{
 pub use queue::{Job, JobDetails, JobStatus, Notification, Queue, QueueKind, RetryPolicy, SyncEvent, SyncOperation};
 pub use schedules::{BulkEdit, Holiday, HoursInput, NewTimeOff, SpecialDate, TimeOff, WeeklyHours};
 pub use secrets::{CryptoError, ENCRYPTION_KEY_VAR, TokenCipher, generate_api_key, hash_api_key, sha256_hex};
+pub use sessions::DashboardSession;
 pub use tenants::{StaleCalendarPolicy, Tenant};
 pub use webhooks::{NewWebhookDelivery, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint};
 

@@ -33,7 +33,7 @@ on_both_backends!(
 
 async fn migrations_apply_to_an_empty_database_and_are_idempotent(db: &TestDb) -> Result<()> {
     let applied = db.raw_texts("SELECT CAST(version AS TEXT) FROM _sqlx_migrations").await?;
-    ensure!(applied == ["1", "2", "3"], "applied migrations: {applied:?}");
+    ensure!(applied == ["1", "2", "3", "4"], "applied migrations: {applied:?}");
     // Opening the same database again runs no migration twice.
     let again = Store::connect(&db.url, TokenCipher::from_base64_key(&db.key)?).await?;
     again.ping().await?;
@@ -57,6 +57,7 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent(db: &TestDb) -
         "calendar_sync_events",
         "notifications",
         "oauth_states",
+        "dashboard_sessions",
     ] {
         let sql: &'static str = Box::leak(format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}").into_boxed_str());
         ensure!(db.raw_texts(sql).await? == ["0"], "{table} is not empty");

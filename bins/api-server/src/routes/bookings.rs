@@ -25,7 +25,7 @@ const UNBOUNDED_FROM: &str = "1900-01-01T00:00:00Z";
 const UNBOUNDED_TO: &str = "9000-01-01T00:00:00Z";
 const MAX_ALTERNATIVES: usize = 50;
 
-async fn business_zone(state: &AppState, tenant: &store::Tenant) -> ApiResult<Tz> {
+pub(crate) async fn business_zone(state: &AppState, tenant: &store::Tenant) -> ApiResult<Tz> {
     let hours = state.store.business_hours(&tenant.id).await?;
     engine::business_zone(tenant, hours.as_ref())
 }
@@ -506,19 +506,37 @@ pub async fn reschedule(
     let booking = path_booking(&state, &tenant, &path).await?;
     let b = body.value;
     let start = time::instant(&b.start, "start")?;
+    let moved = move_booking(&state, &tenant, &booking, start, b.employee_id.as_deref(), "employee_id").await?;
+    let zone = business_zone(&state, &tenant).await?;
+    let sync = calendar_sync(&state, &tenant, &moved.id).await?;
+    Ok(HttpResponse::Ok().json(booking_json(&moved, zone, sync)))
+}
+
+/// Moves `booking` to `start` (and to the employee `employee_id`, if given; `field`
+/// names it in errors): re-checked by the engine first (409 `slot_unavailable` with the
+/// reasons and alternatives), then by the store inside the write transaction, with
+/// history, calendar and notification rows. Shared by the API and the dashboard.
+pub(crate) async fn move_booking(
+    state: &AppState,
+    tenant: &store::Tenant,
+    booking: &store::Booking,
+    start: DateTime<Utc>,
+    employee_id: Option<&str>,
+    field: &str,
+) -> ApiResult<store::Booking> {
     if booking.status == store::BookingStatus::Cancelled {
         return Err(ApiError::conflict("a cancelled booking cannot be rescheduled"));
     }
     let service = state.store.service(&tenant.id, &booking.service_id).await?;
-    let employee = match &b.employee_id {
-        Some(id) => candidates(&state, &tenant, &service, Some(id), "employee_id").await?.remove(0),
+    let employee = match employee_id {
+        Some(id) => candidates(state, tenant, &service, Some(id), field).await?.remove(0),
         None => state.store.employee(&tenant.id, &booking.employee_id).await?,
     };
-    let (check, _) = check_one(&state, &tenant, &service, &employee, start, Some(&booking.id)).await?;
+    let (check, _) = check_one(state, tenant, &service, &employee, start, Some(&booking.id)).await?;
     if !check.available {
         let alternatives = alternatives(
-            &state,
-            &tenant,
+            state,
+            tenant,
             &service,
             std::slice::from_ref(&employee),
             start,
@@ -527,7 +545,7 @@ pub async fn reschedule(
             DEFAULT_ALTERNATIVES,
         )
         .await?;
-        let zone = business_zone(&state, &tenant).await?;
+        let zone = business_zone(state, tenant).await?;
         return Err(ApiError::slot_unavailable(
             "the new start is not offered",
             json!({"reasons": reasons_json(&check, zone), "alternatives": alternatives}),
@@ -539,13 +557,13 @@ pub async fn reschedule(
         service: &service,
         employee: &employee,
         customer: &booking.customer,
-        business_zone: business_zone(&state, &tenant).await?,
+        business_zone: business_zone(state, tenant).await?,
     };
-    let mut notify = notifications(&state, &tenant, about).await?;
+    let mut notify = notifications(state, tenant, about).await?;
     if employee.id != booking.employee_id {
         // The employee who loses the booking is told it is off their calendar.
         let previous = state.store.employee(&tenant.id, &booking.employee_id).await?;
-        notify.push(handover_notice(&tenant, &service, &booking, &previous)?);
+        notify.push(handover_notice(tenant, &service, booking, &previous)?);
     }
     let moved = state
         .store
@@ -561,22 +579,29 @@ pub async fn reschedule(
             },
         )
         .await;
-    let moved = match moved {
+    match moved {
         Ok(m) => {
             state.metrics.booking("rescheduled");
-            m
+            Ok(m)
         }
         Err(store::StoreError::SlotTaken) => {
-            return Err(ApiError::slot_unavailable(
-                "the new start was taken a moment ago",
-                json!({"alternatives": []}),
-            ));
+            Err(ApiError::slot_unavailable("the new start was taken a moment ago", json!({"alternatives": []})))
         }
-        Err(e) => return Err(e.into()),
-    };
-    let zone = business_zone(&state, &tenant).await?;
-    let sync = calendar_sync(&state, &tenant, &moved.id).await?;
-    Ok(HttpResponse::Ok().json(booking_json(&moved, zone, sync)))
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Up to `count` free starts nearest to `booking`'s start for its own employee (the
+/// booking itself left out of the busy time), as the API writes them.
+pub(crate) async fn alternatives_for(
+    state: &AppState,
+    tenant: &store::Tenant,
+    booking: &store::Booking,
+    count: usize,
+) -> ApiResult<Vec<Value>> {
+    let service = state.store.service(&tenant.id, &booking.service_id).await?;
+    let employees = vec![state.store.employee(&tenant.id, &booking.employee_id).await?];
+    alternatives(state, tenant, &service, &employees, booking.start, booking.start, &booking.id, count).await
 }
 
 #[derive(Deserialize)]

@@ -43,7 +43,7 @@ fn time(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
 }
 
-fn connection_json(c: &store::CalendarConnection) -> Value {
+pub(crate) fn connection_json(c: &store::CalendarConnection) -> Value {
     json!({
         "id": c.id.as_str(),
         "employee_id": c.employee_id.as_str(),
@@ -106,11 +106,24 @@ async fn callback(provider: Provider, req: HttpRequest, state: &AppState) -> Api
         state: query.get("state").cloned(),
         error: query.get("error").cloned(),
     };
-    let connection = state.sync.complete_connect(provider, &params, state.now()).await?;
+    let result = state.sync.complete_connect(provider, &params, state.now()).await.map_err(ApiError::from);
+    if accepts_html(&req) {
+        // A person's browser at the end of the consent flow gets a page, not JSON.
+        return Ok(crate::dashboard::callback_page(provider, result.as_ref()));
+    }
+    let connection = result?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
         "connected": true,
         "connection": connection_json(&connection),
     })))
+}
+
+/// Whether the client asked for HTML (a browser navigating), not JSON.
+fn accepts_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|part| part.trim().starts_with("text/html")))
 }
 
 /// `GET /api/{provider}-calendar/status[?employee_id=E]`.
@@ -260,7 +273,7 @@ pub async fn outlook_webhook(
     Ok(HttpResponse::build(StatusCode::ACCEPTED).finish())
 }
 
-fn job_json(job: &store::Job) -> Option<Value> {
+pub(crate) fn job_json(job: &store::Job) -> Option<Value> {
     let store::JobDetails::CalendarSync(event) = &job.details else { return None };
     Some(json!({
         "id": job.id.to_string(),
@@ -287,6 +300,11 @@ fn job_json(job: &store::Job) -> Option<Value> {
 /// dead write, no connection in `error` or `revoked`, and nothing pending for more
 /// than 15 minutes.
 pub async fn sync_status(TenantAuth(tenant): TenantAuth, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(sync_status_json(&state, &tenant).await?))
+}
+
+/// The body of `GET /api/calendar/sync-status` (the dashboard shows the same figures).
+pub(crate) async fn sync_status_json(state: &AppState, tenant: &store::Tenant) -> ApiResult<Value> {
     let now = state.now();
     let queue = state.store.queue(QueueKind::CalendarSync);
     let counts = queue.status_counts(&tenant.id).await?;
@@ -323,7 +341,7 @@ pub async fn sync_status(TenantAuth(tenant): TenantAuth, state: web::Data<AppSta
         && connections.iter().all(|c| c.status == ConnectionStatus::Active)
         && oldest_pending_age_s.is_none_or(|age| age < 15 * 60);
     let events: Vec<Value> = jobs.iter().take(RECENT_EVENTS as usize).filter_map(job_json).collect();
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(json!({
         "healthy": healthy,
         "connections": connections.iter().map(connection_json).collect::<Vec<_>>(),
         "pending": pending,
@@ -335,7 +353,7 @@ pub async fn sync_status(TenantAuth(tenant): TenantAuth, state: web::Data<AppSta
         "last_error": last_error,
         "last_errors": last_errors,
         "events": events,
-    })))
+    }))
 }
 
 /// The body of `POST /api/calendar/sync-status/retry`.

@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(crate::observe::metrics))
         .route("/docs", web::get().to(crate::openapi::docs))
         .route("/api/openapi.json", web::get().to(crate::openapi::openapi))
+        .configure(crate::dashboard::configure)
         .service(
             web::scope("/api")
                 .route("/tenants", web::post().to(setup::create_tenant))

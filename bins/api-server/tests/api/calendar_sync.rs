@@ -17,14 +17,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{OPERATOR, Salon, TestApp, local_starts, on_both_db};
 
-const GOOGLE_USER: &str = "user@example.com";
+pub(crate) const GOOGLE_USER: &str = "user@example.com";
 const MICROSOFT_USER: &str = "user@contoso.example";
 
-struct CalendarApp {
-    app: TestApp,
-    sync: Arc<sync_engine::Worker>,
-    google: EmulatorHandle,
-    microsoft: MicrosoftServer,
+pub(crate) struct CalendarApp {
+    pub(crate) app: TestApp,
+    pub(crate) sync: Arc<sync_engine::Worker>,
+    pub(crate) google: EmulatorHandle,
+    pub(crate) microsoft: MicrosoftServer,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -40,7 +40,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn spawn(db: crate::db::TestDb) -> CalendarApp {
+/// The server on the real clock with both emulators and its sync worker looping.
+pub(crate) async fn spawn(db: crate::db::TestDb) -> CalendarApp {
     let google = Emulator::start(EmulatorConfig::default()).unwrap();
     let microsoft = MicrosoftEmulator::start(0, MicrosoftConfig::default()).unwrap();
     let g = google.google_urls();
@@ -81,7 +82,7 @@ async fn spawn(db: crate::db::TestDb) -> CalendarApp {
 }
 
 /// Waits up to `limit` for `check` to hold.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -93,7 +94,7 @@ where
     }
 }
 
-fn next_monday() -> NaiveDate {
+pub(crate) fn next_monday() -> NaiveDate {
     let mut d = Utc::now().date_naive() + chrono::Duration::days(2);
     while d.weekday() != chrono::Weekday::Mon {
         d += chrono::Duration::days(1);
@@ -102,7 +103,7 @@ fn next_monday() -> NaiveDate {
 }
 
 /// `HH:MM` Berlin wall clock of next Monday as a UTC instant.
-fn monday_at(hour: u32, minute: u32) -> chrono::DateTime<Utc> {
+pub(crate) fn monday_at(hour: u32, minute: u32) -> chrono::DateTime<Utc> {
     let local = next_monday().and_hms_opt(hour, minute, 0).unwrap();
     chrono_tz::Europe::Berlin.from_local_datetime(&local).single().unwrap().with_timezone(&Utc)
 }

@@ -10,6 +10,7 @@ mod helpers;
 mod bookings;
 mod calendar_sync;
 mod calendars;
+mod dashboard;
 mod errors;
 mod notifications;
 mod setup_and_availability;
