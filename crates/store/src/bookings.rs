@@ -822,6 +822,55 @@ impl Store {
         })
     }
 
+    /// Completes a claimed calendar-sync job in one transaction: stores the provider's
+    /// event id (if any), marks the job `succeeded` — `Conflict` and nothing written if
+    /// `worker_id` no longer holds its lease — and appends `calendar_synced` to the
+    /// booking's history with `from`/`to`. A crash can no longer leave a done job without
+    /// its history entry, or a history entry for a job another worker redoes.
+    pub async fn complete_calendar_job(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        worker_id: &str,
+        provider_event_id: Option<&str>,
+        booking: &BookingId,
+        from: Option<&SlotRef>,
+        to: Option<&SlotRef>,
+    ) -> Result<()> {
+        let now = now();
+        dispatch!(self, pool => {
+            let mut tx = begin_write(pool).await?;
+            let changed = sqlx::query(
+                "UPDATE calendar_sync_events SET status = 'succeeded', locked_by = NULL, locked_until = NULL,
+                    last_error = NULL, updated_at = $4, provider_event_id = COALESCE($5, provider_event_id)
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'in_progress' AND locked_by = $3",
+            )
+            .bind(tenant.as_str())
+            .bind(job.as_str())
+            .bind(worker_id)
+            .bind(tm(now))
+            .bind(provider_event_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict("the job's lease is not held by this worker".into()));
+            }
+            let exists = sqlx::query("SELECT 1 AS one FROM bookings WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(booking.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if exists && (from.is_some() || to.is_some()) {
+                insert_history!(tx, tenant, booking, now, HistoryAction::CalendarSynced, Actor::System, from, to);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Appends a history entry (for the sync engine: `calendar_synced`, ...).
     pub async fn append_history(
         &self,

@@ -564,7 +564,8 @@ impl Store {
                  RETURNING {CONNECTION_COLUMNS}"
             )))
             .bind(worker_id)
-            .bind(tm(now + lease))
+            // Whole seconds are stored: round the lease up so it lasts at least `lease`.
+            .bind(tm(now + lease + chrono::TimeDelta::seconds(1)))
             .bind(tm(now))
             .bind(tm(synced_before))
             .bind(tm(failed_before))

@@ -348,18 +348,36 @@ impl Queue<'_> {
         dispatch!(self.store, pool => {
             let mut tx = begin_write(pool).await?;
             let skip_locked = if IS_POSTGRES { "FOR UPDATE SKIP LOCKED" } else { "" };
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            let given_up = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE {table} SET status = 'dead', locked_by = NULL, locked_until = NULL,
                     last_error = COALESCE(last_error, 'lease expired on the last attempt'), updated_at = $1
                  WHERE (tenant_id, id) IN (
                     SELECT tenant_id, id FROM {table}
                     WHERE status = 'in_progress' AND locked_until <= $1 AND attempts >= $2
-                    {skip_locked})"
+                    {skip_locked})
+                 RETURNING tenant_id, booking_id"
             )))
             .bind(tm(now))
             .bind(i64::from(self.policy.max_attempts))
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+            if kind == QueueKind::CalendarSync {
+                // A calendar write given up is visible in its booking's history, however it ended.
+                for row in &given_up {
+                    let Some(booking) = row.opt_text("booking_id")? else { continue };
+                    sqlx::query(
+                        "INSERT INTO booking_history (tenant_id, id, booking_id, at, action, actor, from_slot, to_slot)
+                         SELECT $1, $2, $3, $4, 'calendar_failed', 'system', NULL, NULL
+                         WHERE EXISTS (SELECT 1 FROM bookings WHERE tenant_id = $1 AND id = $3)",
+                    )
+                    .bind(row.text("tenant_id")?)
+                    .bind(crate::ids::HistoryId::generate().as_str())
+                    .bind(booking)
+                    .bind(tm(now))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE {table} SET status = 'in_progress', locked_by = $1, locked_until = $2,
                     attempts = attempts + 1, updated_at = $3
@@ -373,7 +391,9 @@ impl Queue<'_> {
                  RETURNING {columns}"
             )))
             .bind(worker_id)
-            .bind(tm(now + lease))
+            // `now` is rounded down to the second: the lease is rounded up, so it lasts
+            // at least `lease`.
+            .bind(tm(now + lease + TimeDelta::seconds(1)))
             .bind(tm(now))
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)

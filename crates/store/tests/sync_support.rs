@@ -16,6 +16,7 @@ on_both_backends!(
     connection_syncs_skip_fresh_failing_and_revoked_ones,
     sync_requests_coalesce_and_a_claim_is_exclusive,
     oauth_states_are_single_use_and_bound_to_their_provider,
+    a_calendar_job_whose_last_lease_expires_is_dead_with_history,
     connections_needing_channel_are_unwatched_or_expiring_and_active,
 );
 
@@ -79,11 +80,17 @@ async fn connection_syncs_skip_fresh_failing_and_revoked_ones(db: &TestDb) -> Re
     let failing = s.upsert_connection(&g.tenant, &new_connection(&g.employee)).await?;
     let revoked = s.upsert_connection(&h.tenant, &new_connection(&h.employee)).await?;
     let now = Utc::now();
-    // Claims by fresh worker ids with no lease, so every call sees the whole due set.
+    // Claims released at once, so every call sees the whole due set.
     let worker = std::sync::atomic::AtomicU32::new(0);
     let due = |synced_before, failed_before| {
         let id = format!("w{}", worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        async move { s.claim_connection_syncs(&id, now, TimeDelta::zero(), synced_before, failed_before, 10).await }
+        async move {
+            let claimed = s.claim_connection_syncs(&id, now, TimeDelta::zero(), synced_before, failed_before, 10).await?;
+            for connection in &claimed {
+                s.release_connection_sync(connection, &id).await?;
+            }
+            Ok::<_, StoreError>(claimed)
+        }
     };
     // Never synced: every one of them is due.
     ensure!(due(now, now).await?.len() == 3);
@@ -194,5 +201,29 @@ async fn oauth_states_are_single_use_and_bound_to_their_provider(db: &TestDb) ->
     let g = fixture(s, "Barber").await?;
     let other = s.create_oauth_state(&g.tenant, &f.employee, Provider::Google, &state, &verifier, expires).await;
     ensure!(matches!(other, Err(StoreError::NotFound { .. })), "{other:?}");
+    Ok(())
+}
+
+async fn a_calendar_job_whose_last_lease_expires_is_dead_with_history(db: &TestDb) -> Result<()> {
+    let s = &db.store;
+    let f = fixture(s, "Salon").await?;
+    s.upsert_connection(&f.tenant, &new_connection(&f.employee)).await?;
+    let booking = s.create_booking(&f.tenant, &booking_at(&f, at(9 * 60))).await?;
+    let policy = store::RetryPolicy { max_attempts: 2, ..store::RetryPolicy::default() };
+    let queue = s.queue(QueueKind::CalendarSync).with_policy(policy);
+    let lease = TimeDelta::seconds(30);
+    let mut now = Utc::now();
+    // Two claims whose workers die (their leases run out), then the job is given up.
+    for _ in 0..2 {
+        ensure!(queue.claim_due_at("w", 10, lease, now).await?.len() == 1);
+        // Not before the lease (rounded up to whole seconds) has run out.
+        ensure!(queue.claim_due_at("w", 10, lease, now + TimeDelta::seconds(29)).await?.is_empty());
+        now += TimeDelta::seconds(32);
+    }
+    ensure!(queue.claim_due_at("w", 10, lease, now).await?.is_empty());
+    let job = queue.list(&f.tenant, Some(&booking.id), 10).await?.remove(0);
+    ensure!(job.status == JobStatus::Dead, "{job:?}");
+    let history = s.booking_history(&f.tenant, &booking.id).await?;
+    ensure!(history.iter().any(|h| h.action == store::HistoryAction::CalendarFailed), "{history:?}");
     Ok(())
 }

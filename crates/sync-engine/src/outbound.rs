@@ -164,7 +164,7 @@ impl Worker {
         let action = plan(event.operation, &booking, &connection.employee_id, known_event_id, job.attempts);
         if let Action::Skip(reason) = action {
             tracing::info!(reason, "nothing to write");
-            return self.succeed(job, &booking, None, None).await.map(|o| match o {
+            return self.succeed(job, &booking, None, None, None).await.map(|o| match o {
                 JobOutcome::Synced => JobOutcome::Skipped(reason),
                 other => other,
             });
@@ -182,10 +182,7 @@ impl Worker {
             Ok(written) => {
                 let delete = matches!(action, Action::Delete(_) | Action::Purge);
                 let (from, to) = if delete { (Some(&booking), None) } else { (None, Some(&booking)) };
-                if let Some(written) = written {
-                    self.store.record_provider_event_id(&job.tenant_id, &job.id, &written.id).await?;
-                }
-                self.succeed(job, &booking, from, to).await
+                self.succeed(job, &booking, written.as_ref().map(|w| w.id.as_str()), from, to).await
             }
             Err(error) => self.failed(job, &booking, &connection, error, now).await,
         }
@@ -231,32 +228,34 @@ impl Worker {
         Ok(outgoing_event(tenant.as_str(), booking, summary, employee.timezone))
     }
 
+    /// Event id, `succeeded` and `calendar_synced` in one transaction (see
+    /// `Store::complete_calendar_job`).
     async fn succeed(
         &self,
         job: &Job,
         booking: &Booking,
+        event_id: Option<&str>,
         from: Option<&Booking>,
         to: Option<&Booking>,
     ) -> Result<JobOutcome> {
-        match self.queue().mark_succeeded(&job.tenant_id, &job.id, &self.config.worker_id).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Ok(JobOutcome::LeaseLost),
-            Err(e) => return Err(e.into()),
+        let (from, to) = (from.map(Booking::slot), to.map(Booking::slot));
+        match self
+            .store
+            .complete_calendar_job(
+                &job.tenant_id,
+                &job.id,
+                &self.config.worker_id,
+                event_id,
+                &booking.id,
+                from.as_ref(),
+                to.as_ref(),
+            )
+            .await
+        {
+            Ok(()) => Ok(JobOutcome::Synced),
+            Err(StoreError::Conflict(_)) => Ok(JobOutcome::LeaseLost),
+            Err(e) => Err(e.into()),
         }
-        if from.is_some() || to.is_some() {
-            let (from, to) = (from.map(Booking::slot), to.map(Booking::slot));
-            self.store
-                .append_history(
-                    &job.tenant_id,
-                    &booking.id,
-                    HistoryAction::CalendarSynced,
-                    Actor::System,
-                    from.as_ref(),
-                    to.as_ref(),
-                )
-                .await?;
-        }
-        Ok(JobOutcome::Synced)
     }
 
     async fn failed(
