@@ -44,6 +44,12 @@ struct QueueLabels {
     status: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    provider: &'static str,
+    status: &'static str,
+}
+
 /// The api-server's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -51,6 +57,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     bookings: Family<BookingLabels, Counter>,
     outbox: Family<QueueLabels, Gauge>,
+    connections: Family<ConnectionLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -72,7 +79,9 @@ impl Default for Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("bookings_changed", "Booking changes made through the API", bookings.clone());
         registry.register("outbox_jobs", "Outbox jobs by queue and status", outbox.clone());
-        Metrics { registry: Mutex::new(registry), requests, latency, bookings, outbox }
+        let connections = Family::<ConnectionLabels, Gauge>::default();
+        registry.register("calendar_connections", "Calendar connections by provider and status", connections.clone());
+        Metrics { registry: Mutex::new(registry), requests, latency, bookings, outbox, connections }
     }
 }
 
@@ -129,6 +138,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     {
         match state.store.queue(kind).depth().await {
             Ok(counts) => {
+                // A status with no job left reads 0, not its last count.
+                for status in store::JobStatus::ALL {
+                    state.metrics.outbox.get_or_create(&QueueLabels { queue, status: status.as_str() }).set(0);
+                }
                 for (status, n) in counts {
                     state
                         .metrics
@@ -139,6 +152,23 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             }
             Err(e) => tracing::warn!(error = %e, "could not read the outbox depth"),
         }
+    }
+    match state.store.connection_counts().await {
+        Ok(counts) => {
+            for provider in [store::Provider::Google, store::Provider::Outlook] {
+                for status in
+                    [store::ConnectionStatus::Active, store::ConnectionStatus::Error, store::ConnectionStatus::Revoked]
+                {
+                    let n = counts.iter().find(|(p, s, _)| *p == provider && *s == status).map_or(0, |(_, _, n)| *n);
+                    state
+                        .metrics
+                        .connections
+                        .get_or_create(&ConnectionLabels { provider: provider.as_str(), status: status.as_str() })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count the calendar connections"),
     }
     let mut text = String::new();
     let encoded = match state.metrics.registry.lock() {

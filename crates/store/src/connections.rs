@@ -597,6 +597,27 @@ impl Store {
         Ok(())
     }
 
+    /// Connections of every tenant by provider and status, for the operator's metrics.
+    pub async fn connection_counts(&self) -> Result<Vec<(Provider, ConnectionStatus, u64)>> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "SELECT provider, status, COUNT(*) AS n FROM calendar_connections
+                 GROUP BY provider, status ORDER BY provider, status",
+            )
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    Provider::parse(&row.text("provider")?)?,
+                    ConnectionStatus::parse(&row.text("status")?)?,
+                    u64::try_from(row.int("n")?).unwrap_or_default(),
+                ))
+            })
+            .collect()
+        })
+    }
+
     /// Active connections of every tenant without a push channel or whose channel
     /// expires at or before `expiring_before`, soonest first, at most `limit`.
     #[tracing::instrument(skip_all)]

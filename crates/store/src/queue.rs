@@ -90,6 +90,10 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Every status, in the order of a job's life.
+    pub const ALL: [JobStatus; 5] =
+        [JobStatus::Pending, JobStatus::InProgress, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Dead];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -173,5 +173,7 @@ async fn metrics_and_request_ids(app: TestApp) {
     assert!(text.contains(r#"slotwise_bookings_changed_total{change="created"} 1"#), "{text}");
     assert!(text.contains("slotwise_http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains(r#"slotwise_outbox_jobs{queue="notifications",status="pending"} 2"#), "{text}");
+    assert!(text.contains(r#"slotwise_outbox_jobs{queue="calendar_sync",status="dead"} 0"#), "{text}");
+    assert!(text.contains(r#"slotwise_calendar_connections{provider="google",status="active"} 0"#), "{text}");
     app.db.finish().await.unwrap();
 }
