@@ -271,6 +271,17 @@ pub struct NewNotification {
     pub payload: Value,
 }
 
+/// What a completed calendar write did to its booking (`calendar_synced`'s from/to).
+#[derive(Debug, Clone, Copy)]
+pub struct SyncedWrite<'a> {
+    /// The booking.
+    pub booking: &'a BookingId,
+    /// The slot the write removed from the calendar, if any.
+    pub from: Option<&'a SlotRef>,
+    /// The slot the write put into the calendar, if any.
+    pub to: Option<&'a SlotRef>,
+}
+
 /// A booking request that the API has already validated against availability.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewBooking {
@@ -833,10 +844,9 @@ impl Store {
         job: &JobId,
         worker_id: &str,
         provider_event_id: Option<&str>,
-        booking: &BookingId,
-        from: Option<&SlotRef>,
-        to: Option<&SlotRef>,
+        synced: &SyncedWrite<'_>,
     ) -> Result<()> {
+        let SyncedWrite { booking, from, to } = *synced;
         let now = now();
         dispatch!(self, pool => {
             let mut tx = begin_write(pool).await?;

@@ -597,6 +597,32 @@ impl Store {
         Ok(())
     }
 
+    /// Active connections of every tenant whose access token expires at or before
+    /// `before` (and that have a refresh token), soonest first, at most `limit`.
+    #[tracing::instrument(skip_all)]
+    pub async fn connections_with_expiring_tokens(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CalendarConnection>> {
+        dispatch!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CONNECTION_COLUMNS} FROM calendar_connections
+                 WHERE status = 'active' AND refresh_token IS NOT NULL
+                   AND token_expires_at IS NOT NULL AND token_expires_at <= $1
+                 ORDER BY token_expires_at, tenant_id, id
+                 LIMIT $2"
+            )))
+            .bind(tm(before))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| connection_from_row(&self.cipher, row))
+            .collect()
+        })
+    }
+
     /// Connections of every tenant by provider and status, for the operator's metrics.
     pub async fn connection_counts(&self) -> Result<Vec<(Provider, ConnectionStatus, u64)>> {
         dispatch!(self, pool => {

@@ -63,7 +63,7 @@ use backend::Backend;
 pub use availability::{AvailabilityInputs, BusyBooking, BusyExternalEvent, CalendarFreshness, EmployeeInputs};
 pub use bookings::{
     Actor, BOOKING_SNAPSHOT_KEY, Booking, BookingFilter, BookingStatus, CancelBooking, Customer, HistoryAction,
-    HistoryEntry, NewBooking, NewNotification, RescheduleBooking, SlotRef,
+    HistoryEntry, NewBooking, NewNotification, RescheduleBooking, SlotRef, SyncedWrite,
 };
 pub use catalogue::{Employee, NewEmployee, NewService, Service};
 pub use connections::{

@@ -44,6 +44,8 @@ pub struct WorkerConfig {
     pub channel_ttl: Duration,
     /// A channel is renewed when it expires within this margin.
     pub channel_renewal_margin: TimeDelta,
+    /// Access tokens expiring within this margin are refreshed ahead of use.
+    pub token_refresh_margin: TimeDelta,
     /// How long an OAuth `state` handed out by `start_connect` stays valid.
     pub oauth_state_ttl: TimeDelta,
     /// Pause between two looks for channels to register or renew (a provider that keeps
@@ -81,6 +83,7 @@ impl WorkerConfig {
             channel_renewal_margin: TimeDelta::days(1),
             channel_check_interval: TimeDelta::minutes(1),
             oauth_state_ttl: TimeDelta::minutes(10),
+            token_refresh_margin: TimeDelta::minutes(10),
         }
     }
 }

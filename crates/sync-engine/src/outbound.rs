@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng as _;
 use store::{
     Actor, Booking, BookingId, BookingStatus, CalendarConnection, ConnectionStatus, HistoryAction, Job, JobDetails,
-    JobStatus, Queue, QueueKind, StoreError, SyncOperation,
+    JobStatus, Queue, QueueKind, StoreError, SyncOperation, SyncedWrite,
 };
 
 use crate::error::Result;
@@ -246,9 +246,7 @@ impl Worker {
                 &job.id,
                 &self.config.worker_id,
                 event_id,
-                &booking.id,
-                from.as_ref(),
-                to.as_ref(),
+                &SyncedWrite { booking: &booking.id, from: from.as_ref(), to: to.as_ref() },
             )
             .await
         {

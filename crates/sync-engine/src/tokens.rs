@@ -1,10 +1,11 @@
 //! Between stored connections and the provider's [`TokenSet`].
 
-use calendar_provider::TokenSet;
+use calendar_provider::{ProviderError, TokenSet};
 use chrono::{DateTime, TimeDelta, Utc};
-use store::{CalendarConnection, Store};
+use store::{CalendarConnection, ConnectionStatus, Store};
 
-use crate::error::Result;
+use crate::error::{Result, SyncError};
+use crate::worker::Worker;
 
 /// The tokens of a connection as the provider wants them. A connection stored without
 /// an expiry is treated as valid for an hour: the provider refreshes on the first 401.
@@ -39,4 +40,57 @@ pub(crate) async fn persist_if_changed(
         )
         .await?;
     Ok(())
+}
+
+impl Worker {
+    /// Refreshes the access tokens of active connections that expire within
+    /// `token_refresh_margin` (idle connections too: a token is never found dead at
+    /// the moment a booking needs it); returns (refreshed, failed). A dead grant marks
+    /// the connection `revoked`. At most once per `channel_check_interval` per worker.
+    #[tracing::instrument(skip_all, fields(worker = %self.config.worker_id))]
+    pub async fn refresh_tokens_at(&self, now: DateTime<Utc>) -> Result<(usize, usize)> {
+        {
+            let mut last = self.last_token_check.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if last.is_some_and(|last| now < last + self.config.channel_check_interval) {
+                return Ok((0, 0));
+            }
+            *last = Some(now);
+        }
+        let due = self
+            .store
+            .connections_with_expiring_tokens(now + self.config.token_refresh_margin, self.config.sync_batch_size)
+            .await?;
+        let (mut refreshed, mut failed) = (0, 0);
+        for connection in &due {
+            let Some(provider) = self.providers.provider(connection.provider) else {
+                failed += 1;
+                continue;
+            };
+            let tokens = token_set(connection, now);
+            match provider.refresh(&tokens).await {
+                Ok(fresh) => {
+                    persist_if_changed(&self.store, connection, &tokens, &fresh).await?;
+                    refreshed += 1;
+                }
+                Err(error) => {
+                    failed += 1;
+                    tracing::warn!(connection = %connection.id, %error, "token refresh failed");
+                    if let ProviderError::Revoked(_) = &error {
+                        let text = error.to_string();
+                        self.store
+                            .record_connection_sync(
+                                &connection.tenant_id,
+                                &connection.id,
+                                ConnectionStatus::Revoked,
+                                None,
+                                Some(&text),
+                            )
+                            .await
+                            .map_err(SyncError::from)?;
+                    }
+                }
+            }
+        }
+        Ok((refreshed, failed))
+    }
 }

@@ -40,6 +40,10 @@ pub struct Report {
     pub channels_renewed: usize,
     /// Push channel registrations that failed.
     pub channel_errors: usize,
+    /// Access tokens refreshed ahead of expiry.
+    pub tokens_refreshed: usize,
+    /// Token refreshes that failed.
+    pub token_errors: usize,
 }
 
 impl Report {
@@ -50,6 +54,8 @@ impl Report {
             && self.connection_errors == 0
             && self.channels_renewed == 0
             && self.channel_errors == 0
+            && self.tokens_refreshed == 0
+            && self.token_errors == 0
     }
 
     fn count(&mut self, outcome: &JobOutcome) {
@@ -76,6 +82,8 @@ impl Report {
         self.connection_errors += other.connection_errors;
         self.channels_renewed += other.channels_renewed;
         self.channel_errors += other.channel_errors;
+        self.tokens_refreshed += other.tokens_refreshed;
+        self.token_errors += other.token_errors;
     }
 }
 
@@ -88,6 +96,8 @@ pub struct Worker {
     pub(crate) config: WorkerConfig,
     /// When this worker last looked for channels to renew.
     pub(crate) last_channel_check: Mutex<Option<DateTime<Utc>>>,
+    /// When this worker last looked for tokens to refresh.
+    pub(crate) last_token_check: Mutex<Option<DateTime<Utc>>>,
     /// Wakes [`Worker::run`] before its poll pause ends (a push notification arrived).
     wake: tokio::sync::Notify,
 }
@@ -101,7 +111,14 @@ impl fmt::Debug for Worker {
 impl Worker {
     /// A worker over `store` using `providers`.
     pub fn new(store: Store, providers: Arc<dyn ProviderFactory>, config: WorkerConfig) -> Self {
-        Self { store, providers, config, last_channel_check: Mutex::new(None), wake: tokio::sync::Notify::new() }
+        Self {
+            store,
+            providers,
+            config,
+            last_channel_check: Mutex::new(None),
+            last_token_check: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        }
     }
 
     /// Starts the next round of [`run`](Self::run) now instead of after the poll pause
@@ -127,7 +144,7 @@ impl Worker {
     }
 
     /// One round now: a batch of due jobs, then the due connection syncs, then the push
-    /// channels that are missing or about to expire.
+    /// channels that are missing or about to expire, then access tokens about to expire.
     pub async fn run_once(&self) -> Result<Report> {
         self.run_once_at(Utc::now()).await
     }
@@ -140,6 +157,9 @@ impl Worker {
         let (renewed, failed) = self.renew_channels_at(now).await?;
         report.channels_renewed = renewed;
         report.channel_errors = failed;
+        let (refreshed, failed) = self.refresh_tokens_at(now).await?;
+        report.tokens_refreshed = refreshed;
+        report.token_errors = failed;
         Ok(report)
     }
 

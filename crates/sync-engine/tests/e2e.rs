@@ -13,6 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use emulators::google::FaultKind;
 use emulators::{Emulator, EmulatorConfig, EmulatorHandle};
 use providers_google::{AuthorizationResponse, GoogleConfig, GoogleProvider, event_id_for_booking};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use store::{
     Actor, Booking, BookingStatus, CalendarConnection, CancelBooking, ConnectionStatus, HistoryAction, JobDetails,
@@ -34,6 +35,7 @@ on_both_backends!(
     external_events_become_busy_time_and_conflicts_are_recorded,
     rate_limit_and_unavailable_storms_converge,
     a_revoked_grant_marks_the_connection_and_is_not_retried,
+    tokens_close_to_expiry_are_refreshed_ahead_and_a_dead_grant_is_revoked,
     two_workers_share_the_queue_without_doing_a_job_twice,
     push_channels_are_registered_and_renewed_before_expiry,
     the_run_loop_works_until_shutdown,
@@ -393,6 +395,31 @@ async fn a_revoked_grant_marks_the_connection_and_is_not_retried(db: &TestDb) ->
     let later = worker.run_once_at(Utc::now() + TimeDelta::days(2)).await?;
     ensure!(later.is_idle(), "{later:?}");
     ensure!(env.emu.google().api_request_count() == calls);
+    Ok(())
+}
+
+async fn tokens_close_to_expiry_are_refreshed_ahead_and_a_dead_grant_is_revoked(db: &TestDb) -> Result<()> {
+    let env = env(db).await?;
+    let worker = env.worker("w1");
+    let now = Utc::now();
+    let before = env.connection().await?;
+    // Far from expiry: nothing to do.
+    let far = now + TimeDelta::hours(1);
+    db.store.update_connection_tokens(&env.f.tenant, &before.id, &before.access_token, None, Some(far)).await?;
+    ensure!(worker.refresh_tokens_at(now).await? == (0, 0));
+    // Five minutes from expiry (and a minute later, past the check pause): refreshed.
+    let soon = now + TimeDelta::minutes(5);
+    db.store.update_connection_tokens(&env.f.tenant, &before.id, &before.access_token, None, Some(soon)).await?;
+    let later = now + TimeDelta::minutes(2);
+    ensure!(worker.refresh_tokens_at(later).await? == (1, 0));
+    let after = env.connection().await?;
+    ensure!(after.access_token.expose_secret() != before.access_token.expose_secret(), "a new access token");
+    ensure!(after.token_expires_at.is_some_and(|t| t > soon), "{:?}", after.token_expires_at);
+    // A dead grant found while refreshing marks the connection revoked.
+    env.emu.google().revoke_all_grants();
+    db.store.update_connection_tokens(&env.f.tenant, &before.id, &after.access_token, None, Some(soon)).await?;
+    ensure!(worker.refresh_tokens_at(later + TimeDelta::minutes(2)).await? == (0, 1));
+    ensure!(env.connection().await?.status == ConnectionStatus::Revoked);
     Ok(())
 }
 

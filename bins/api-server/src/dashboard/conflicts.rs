@@ -2,7 +2,7 @@
 //! free starts for each and a one-click reschedule.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 use maud::html;
 use serde::Deserialize;
 
@@ -11,80 +11,11 @@ use super::session::Session;
 use crate::error::ApiError;
 use crate::extract::AppState;
 use crate::routes::bookings::{alternatives_for, business_zone, move_booking};
+use crate::routes::calendar::conflicts;
 use crate::time;
 
 /// Alternatives offered per conflicting booking.
 const ALTERNATIVES: usize = 3;
-/// Bookings further ahead than this are not scanned.
-const LOOK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(120);
-
-/// One overlap of an external event with a confirmed booking.
-struct Conflict {
-    booking: store::Booking,
-    employee: String,
-    provider: &'static str,
-    event_start: DateTime<Utc>,
-    event_end: DateTime<Utc>,
-    all_day: bool,
-}
-
-/// The event's interval; all-day events cover their dates in the employee's zone.
-fn event_span(event: &store::ExternalEvent, zone: &str) -> (DateTime<Utc>, DateTime<Utc>) {
-    if !event.all_day {
-        return (event.start, event.end);
-    }
-    let Ok(tz) = zone.parse::<chrono_tz::Tz>() else {
-        return (event.start, event.end);
-    };
-    let local = |t: DateTime<Utc>| {
-        tz.from_local_datetime(&t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default())
-            .earliest()
-            .map_or(t, |d| d.with_timezone(&Utc))
-    };
-    (local(event.start), local(event.end))
-}
-
-async fn conflicts(state: &AppState, session: &Session) -> Result<Vec<Conflict>, DashError> {
-    let tenant = &session.tenant.id;
-    let now = state.now();
-    let employees = state.store.list_employees(tenant).await?;
-    let mut found = Vec::new();
-    for connection in state.store.list_connections(tenant, None).await? {
-        let Some(employee) = employees.iter().find(|e| e.id == connection.employee_id) else { continue };
-        for event in state.store.list_external_events(tenant, &connection.id).await? {
-            if !event.blocks_time {
-                continue;
-            }
-            let (start, end) = event_span(&event, &employee.timezone);
-            if end <= now || start >= now + LOOK_AHEAD {
-                continue;
-            }
-            let filter = store::BookingFilter {
-                from: start,
-                to: end,
-                employee_id: Some(employee.id.clone()),
-                status: Some(store::BookingStatus::Confirmed),
-                after: None,
-                limit: 100,
-            };
-            for booking in state.store.list_bookings(tenant, &filter).await? {
-                if found.iter().any(|c: &Conflict| c.booking.id == booking.id) {
-                    continue;
-                }
-                found.push(Conflict {
-                    booking,
-                    employee: employee.name.clone(),
-                    provider: connection.provider.as_str(),
-                    event_start: start,
-                    event_end: end,
-                    all_day: event.all_day,
-                });
-            }
-        }
-    }
-    found.sort_by_key(|c| c.booking.start);
-    Ok(found)
-}
 
 #[derive(Debug, Deserialize)]
 pub struct Notice {
@@ -98,7 +29,7 @@ pub async fn page(
     notice: web::Query<Notice>,
 ) -> Result<HttpResponse, DashError> {
     let zone = business_zone(&state, &session.tenant).await?;
-    let list = conflicts(&state, &session).await?;
+    let list = conflicts(&state, &session.tenant).await?;
     let mut rows = Vec::with_capacity(list.len());
     for conflict in &list {
         rows.push((conflict, alternatives_for(&state, &session.tenant, &conflict.booking, ALTERNATIVES).await?));

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 use providers_outlook::{LifecycleAction, NotificationKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,6 +18,8 @@ use sync_engine::{CallbackParams, ConnectError};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AppState, JsonBody, OptionalJsonBody, TenantAuth, parse_query};
 
+/// Bookings further ahead than this are not scanned for conflicts.
+const LOOK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(120);
 /// How many recent calendar writes the sync status lists.
 const RECENT_EVENTS: u32 = 50;
 /// The window of the success rate and mean latency.
@@ -273,6 +275,76 @@ pub async fn outlook_webhook(
     Ok(HttpResponse::build(StatusCode::ACCEPTED).finish())
 }
 
+/// One overlap of an external event with a confirmed booking.
+pub(crate) struct Conflict {
+    pub(crate) booking: store::Booking,
+    pub(crate) employee: String,
+    pub(crate) provider: &'static str,
+    pub(crate) event_start: DateTime<Utc>,
+    pub(crate) event_end: DateTime<Utc>,
+    pub(crate) all_day: bool,
+}
+
+/// The event's interval; all-day events cover their dates in the employee's zone.
+fn event_span(event: &store::ExternalEvent, zone: &str) -> (DateTime<Utc>, DateTime<Utc>) {
+    if !event.all_day {
+        return (event.start, event.end);
+    }
+    let Ok(tz) = zone.parse::<chrono_tz::Tz>() else {
+        return (event.start, event.end);
+    };
+    let local = |t: DateTime<Utc>| {
+        tz.from_local_datetime(&t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default())
+            .earliest()
+            .map_or(t, |d| d.with_timezone(&Utc))
+    };
+    (local(event.start), local(event.end))
+}
+
+/// The confirmed bookings that a blocking external event overlaps now (events that
+/// ended are left out, and bookings further than `LOOK_AHEAD` ahead).
+pub(crate) async fn conflicts(state: &AppState, tenant: &store::Tenant) -> ApiResult<Vec<Conflict>> {
+    let tenant = &tenant.id;
+    let now = state.now();
+    let employees = state.store.list_employees(tenant).await?;
+    let mut found = Vec::new();
+    for connection in state.store.list_connections(tenant, None).await? {
+        let Some(employee) = employees.iter().find(|e| e.id == connection.employee_id) else { continue };
+        for event in state.store.list_external_events(tenant, &connection.id).await? {
+            if !event.blocks_time {
+                continue;
+            }
+            let (start, end) = event_span(&event, &employee.timezone);
+            if end <= now || start >= now + LOOK_AHEAD {
+                continue;
+            }
+            let filter = store::BookingFilter {
+                from: start,
+                to: end,
+                employee_id: Some(employee.id.clone()),
+                status: Some(store::BookingStatus::Confirmed),
+                after: None,
+                limit: 100,
+            };
+            for booking in state.store.list_bookings(tenant, &filter).await? {
+                if found.iter().any(|c: &Conflict| c.booking.id == booking.id) {
+                    continue;
+                }
+                found.push(Conflict {
+                    booking,
+                    employee: employee.name.clone(),
+                    provider: connection.provider.as_str(),
+                    event_start: start,
+                    event_end: end,
+                    all_day: event.all_day,
+                });
+            }
+        }
+    }
+    found.sort_by_key(|c| c.booking.start);
+    Ok(found)
+}
+
 pub(crate) fn job_json(job: &store::Job) -> Option<Value> {
     let store::JobDetails::CalendarSync(event) = &job.details else { return None };
     Some(json!({
@@ -341,6 +413,19 @@ pub(crate) async fn sync_status_json(state: &AppState, tenant: &store::Tenant) -
         && connections.iter().all(|c| c.status == ConnectionStatus::Active)
         && oldest_pending_age_s.is_none_or(|age| age < 15 * 60);
     let events: Vec<Value> = jobs.iter().take(RECENT_EVENTS as usize).filter_map(job_json).collect();
+    let conflicts: Vec<Value> = conflicts(state, tenant)
+        .await?
+        .iter()
+        .map(|c| {
+            json!({
+                "booking_id": c.booking.id.as_str(),
+                "employee_id": c.booking.employee_id.as_str(),
+                "provider": c.provider,
+                "booking": {"start": time(Some(c.booking.start)), "end": time(Some(c.booking.end))},
+                "event": {"start": time(Some(c.event_start)), "end": time(Some(c.event_end)), "all_day": c.all_day},
+            })
+        })
+        .collect();
     Ok(json!({
         "healthy": healthy,
         "connections": connections.iter().map(connection_json).collect::<Vec<_>>(),
@@ -352,6 +437,7 @@ pub(crate) async fn sync_status_json(state: &AppState, tenant: &store::Tenant) -
         "mean_latency_ms_1h": mean_latency_ms,
         "last_error": last_error,
         "last_errors": last_errors,
+        "conflicts": conflicts,
         "events": events,
     }))
 }
