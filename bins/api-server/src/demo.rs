@@ -205,7 +205,7 @@ pub async fn seed_and_print(
         None => "\nCalendars: the GOOGLE_* / MICROSOFT_* settings of the environment are used.\n".to_owned(),
     };
     println!(
-        "\nslotwise demo is running.\n\n  API          {base}/api\n  API docs     {base}/docs  (OpenAPI: {base}/api/openapi.json)\n  health       {base}/healthz\n  tenant key   {k}\n  operator     {}\n\n\
+        "\nslotwise demo is running.\n\n  API          {base}/api\n  dashboard    {base}/dashboard  (sign in with the tenant key)\n  API docs     {base}/docs  (OpenAPI: {base}/api/openapi.json)\n  health       {base}/healthz\n  tenant key   {k}\n  operator     {}\n\n\
          Demo Salon (Europe/Berlin): services Haircut ({haircut}) and Colouring ({colour}); employees Anna, Ben, Chloé;\n\
          {booked} bookings seeded; a holiday on {}.\n\nTry:\n  curl -H 'Authorization: Bearer {k}' '{base}/api/availability?service_id={haircut}&from={today}&to={}'\n{calendars}",
         config.operator_token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default(),
