@@ -85,7 +85,8 @@ async fn connection_syncs_skip_fresh_failing_and_revoked_ones(db: &TestDb) -> Re
     let due = |synced_before, failed_before| {
         let id = format!("w{}", worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         async move {
-            let claimed = s.claim_connection_syncs(&id, now, TimeDelta::zero(), synced_before, failed_before, 10).await?;
+            let claimed =
+                s.claim_connection_syncs(&id, now, TimeDelta::zero(), synced_before, failed_before, 10).await?;
             for connection in &claimed {
                 s.release_connection_sync(connection, &id).await?;
             }
