@@ -213,6 +213,29 @@ macro_rules! provider_routes {
 provider_routes!(google, Provider::Google);
 provider_routes!(outlook, Provider::Outlook);
 
+/// The most a Graph notification POST may carry: Graph batches at most a few hundred
+/// small entries; anything larger is not from Graph.
+const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
+
+/// Reads a webhook body up to [`WEBHOOK_BODY_LIMIT`] (413 beyond, without reading on).
+async fn small_body(req: &HttpRequest, mut payload: web::Payload) -> ApiResult<web::Bytes> {
+    use futures_util::StreamExt as _;
+    let declared =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > WEBHOOK_BODY_LIMIT) {
+        return Err(ApiError::payload_too_large(WEBHOOK_BODY_LIMIT));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::malformed(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > WEBHOOK_BODY_LIMIT {
+            return Err(ApiError::payload_too_large(WEBHOOK_BODY_LIMIT));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// `POST /api/calendar/webhooks/google`: a push notification (headers only). Verified by
 /// channel id, channel token and resource id; `exists` / `not_exists` ask for a sync.
 /// The channel's first message (`sync`) is acknowledged without a lookup: it may arrive
@@ -242,11 +265,20 @@ pub async fn google_webhook(req: HttpRequest, state: web::Data<AppState>) -> Api
 pub async fn outlook_webhook(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     if let Some(token) = providers_outlook::validation_token(req.query_string()) {
         return Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(token));
     }
+    let body = match small_body(&req, payload).await {
+        Ok(body) => body,
+        Err(e) => {
+            // The rest of the body is not read: the connection cannot be reused.
+            let mut response = actix_web::ResponseError::error_response(&e);
+            response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+            return Ok(response);
+        }
+    };
     let notifications = providers_outlook::parse_notifications(&body)
         .map_err(|e| ApiError::malformed(format!("not a Graph notification: {e}")))?;
     let mut verified = 0;

@@ -328,6 +328,15 @@ async fn outlook_calendar_end_to_end(db: crate::db::TestDb) {
     let answer =
         c.app.client.post(format!("{}/api/calendar/webhooks/outlook", c.app.base)).json(&forged).send().await.unwrap();
     assert_eq!(answer.status(), 401);
+    let huge = format!(r#"{{"value": [], "pad": "{}"}}"#, "x".repeat(300 * 1024));
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/calendar/webhooks/outlook", c.app.base))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 413);
     let echo = c
         .app
         .client
