@@ -565,7 +565,7 @@ impl Store {
             )))
             .bind(worker_id)
             // Whole seconds are stored: round the lease up so it lasts at least `lease`.
-            .bind(tm(now + lease + chrono::TimeDelta::seconds(1)))
+            .bind(tm(now + crate::queue::round_up(lease)))
             .bind(tm(now))
             .bind(tm(synced_before))
             .bind(tm(failed_before))

@@ -396,8 +396,8 @@ impl Queue<'_> {
             )))
             .bind(worker_id)
             // `now` is rounded down to the second: the lease is rounded up, so it lasts
-            // at least `lease`.
-            .bind(tm(now + lease + TimeDelta::seconds(1)))
+            // at least `lease` (a zero lease still expires at once).
+            .bind(tm(now + round_up(lease)))
             .bind(tm(now))
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
@@ -650,6 +650,12 @@ impl Queue<'_> {
             rows.iter().map(status_count).collect()
         })
     }
+}
+
+/// A lease as stored: whole seconds, one more when it is not zero, because claims
+/// round `now` down to the second.
+pub(crate) fn round_up(lease: TimeDelta) -> TimeDelta {
+    if lease > TimeDelta::zero() { lease + TimeDelta::seconds(1) } else { lease }
 }
 
 /// One `(status, n)` row of a count grouped by status.
