@@ -49,6 +49,7 @@ mod idempotency;
 mod ids;
 mod oauth;
 mod queue;
+mod rotation;
 mod schedules;
 mod secrets;
 mod sessions;
