@@ -12,6 +12,7 @@ mod calendar_sync;
 mod calendars;
 mod dashboard;
 mod errors;
+mod isolation;
 mod notifications;
 mod setup_and_availability;
 mod webhooks;
