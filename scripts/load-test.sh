@@ -3,9 +3,13 @@
 # trivial handler's requests per second). Starts a release api-server on a
 # throwaway database, seeds one employee with 1,000 bookings over 30 days,
 # then runs wrk against GET /healthz (the trivial actix handler: the ceiling),
-# GET /api/availability (1 employee, 30 days) and POST /api/bookings.
+# GET /api/availability (1 employee, 30 days) twice — the same URL every time
+# (answered from the in-process cache after the first request of each second)
+# and a different `from` instant on every request (same slots, never a cache
+# hit: the cold path) — and POST /api/bookings.
 #
 #   bash scripts/load-test.sh [sqlite|postgres]     (postgres needs TEST_POSTGRES_URL)
+#   SLOTWISE_AVAILABILITY_CACHE_MS=0 bash scripts/load-test.sh   (the cache off)
 #
 # Needs wrk (Debian package) and python3. Sends traffic to 127.0.0.1 only,
 # for a bounded time, and stops the server at the end.
@@ -17,7 +21,8 @@ connections=${LOAD_CONNECTIONS:-32}
 command -v wrk >/dev/null || { apt-get install -y -q --no-install-recommends wrk >&2; }
 
 work=$(mktemp -d)
-trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Never `kill 0` (the whole process group) when the server was not started yet.
+trap 'if [ -n "${server_pid:-}" ]; then kill "$server_pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 case "$backend" in
     sqlite) export DATABASE_URL="sqlite://$work/load.db" ;;
     postgres)
@@ -79,8 +84,27 @@ request = function()
   return wrk.format("POST", "/api/bookings", {["Authorization"]="Bearer $key", ["Content-Type"]="application/json"}, body)
 end
 LUA
+# Every request a new `from` (00:00:00-05:59:59 UTC of the first day; the hours
+# open at 06:00, so the answer's slots are the same): a new cache key each time.
+# The counter is interleaved by wrk thread so two threads never repeat each other.
+cat > "$work/cold.lua" <<LUA
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+counter = 0
+request = function()
+  counter = counter + 1
+  local s = (counter * 2 + tid) % 21600
+  local from = string.format("${from}T%02d:%02d:%02dZ", math.floor(s / 3600), math.floor(s / 60) % 60, s % 60)
+  return wrk.format("GET", "/api/availability?service_id=$service&from=" .. from .. "&to=$to",
+    {["Authorization"]="Bearer $key"})
+end
+LUA
 run() { echo "== $1"; shift; wrk --latency -t2 -c"$connections" -d"${duration}s" "$@" | grep -E "Requests/sec|50%|99%|Non-2xx|requests in"; }
 run "trivial handler (GET /healthz)" "$base/healthz"
-run "GET /api/availability (1 employee, 30 days, 1,000 bookings)" -H "Authorization: Bearer $key" \
+run "GET /api/availability (1 employee, 30 days, 1,000 bookings; same URL: cached)" -H "Authorization: Bearer $key" \
     "$base/api/availability?service_id=$service&from=$from&to=$to"
+run "GET /api/availability (same, a new from on every request: uncached)" -s "$work/cold.lua" "$base/api/availability"
 run "POST /api/bookings (409s once slots fill)" -s "$work/post.lua" "$base/api/bookings"

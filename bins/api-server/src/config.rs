@@ -32,6 +32,10 @@ pub struct Config {
     /// `SLOTWISE_ALLOW_PRIVATE_WEBHOOKS=true`: webhook URLs may be plain `http` and reach
     /// loopback and private addresses (development only; default false).
     pub allow_private_webhooks: bool,
+    /// `SLOTWISE_AVAILABILITY_CACHE_MS`: how long an availability answer may be served
+    /// from this process's cache, bounding staleness from other processes' writes
+    /// (default 1000; 0 turns the cache off). See `docs/api.md`.
+    pub availability_cache_ms: u64,
     /// Whether `Application::build` starts the notification and sync workers in-process
     /// (default true; `--no-worker` turns it off).
     pub run_worker: bool,
@@ -65,6 +69,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     allow_private_webhooks: Option<bool>,
+    availability_cache_ms: Option<u64>,
 }
 
 fn bad(name: &str, message: impl Into<String>) -> ConfigError {
@@ -113,6 +118,12 @@ impl Config {
             },
             None => file.allow_private_webhooks.unwrap_or(false),
         };
+        let availability_cache_ms = match env("SLOTWISE_AVAILABILITY_CACHE_MS").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                bad("SLOTWISE_AVAILABILITY_CACHE_MS", "expected a whole number of milliseconds (0 turns the cache off)")
+            })?,
+            None => file.availability_cache_ms.unwrap_or(crate::cache::DEFAULT_AVAILABILITY_TTL_MS),
+        };
         let mail_from = pick("SLOTWISE_MAIL_FROM", file.mail_from)
             .unwrap_or_else(|| "slotwise <notifications@localhost>".to_owned());
         if mail_from.parse::<notifications::Mailbox>().is_err() {
@@ -130,6 +141,7 @@ impl Config {
             providers,
             mail_from,
             allow_private_webhooks,
+            availability_cache_ms,
             run_worker: true,
             database_url,
             bind,
@@ -166,6 +178,12 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://slotwise.db");
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.rate_limit_per_key, 1000);
+        assert_eq!(c.availability_cache_ms, 1000);
+        assert_eq!(load(&[("SLOTWISE_AVAILABILITY_CACHE_MS", "0")]).unwrap().availability_cache_ms, 0);
+        assert_eq!(
+            load(&[("SLOTWISE_AVAILABILITY_CACHE_MS", "1s")]).unwrap_err().name,
+            "SLOTWISE_AVAILABILITY_CACHE_MS"
+        );
         assert_eq!(load(&[("SLOTWISE_BIND", "nowhere")]).unwrap_err().name, "SLOTWISE_BIND");
         assert_eq!(load(&[("SLOTWISE_RATE_LIMIT_PER_KEY", "0")]).unwrap_err().name, "SLOTWISE_RATE_LIMIT_PER_KEY");
         assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");

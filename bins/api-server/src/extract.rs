@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
@@ -41,6 +41,8 @@ pub struct AppState {
     /// The sync engine: connecting calendars, reacting to push notifications, sync status.
     /// Its loop runs in-process only when `Config::run_worker` is on.
     pub sync: Arc<sync_engine::Worker>,
+    /// Availability answers and API key lookups ([`crate::cache`]).
+    pub cache: crate::cache::Caches,
 }
 
 impl std::fmt::Debug for AppState {
@@ -67,6 +69,7 @@ impl AppState {
             operator_token_hash: config.operator_token.as_ref().map(|t| digest(t.expose_secret())),
             limiter: RateLimiter::keyed(Quota::per_second(per_second)),
             metrics: Arc::new(crate::observe::Metrics::default()),
+            cache: crate::cache::Caches::new(std::time::Duration::from_millis(config.availability_cache_ms)),
             config,
             clock,
             sync,
@@ -105,6 +108,8 @@ impl FromRequest for TenantAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(req);
         let state = state(req);
+        // Present when the request may write: the cache middleware bumps this tenant's generation.
+        let authenticated = req.extensions().get::<crate::cache::AuthenticatedTenant>().cloned();
         Box::pin(async move {
             let state = state?;
             let token = token.ok_or_else(|| ApiError::unauthorized("missing bearer API key"))?;
@@ -116,11 +121,23 @@ impl FromRequest for TenantAuth {
                 let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
                 return Err(ApiError::rate_limited(wait.as_secs().max(1)));
             }
-            let tenant = state
-                .store
-                .tenant_by_api_key(&SecretString::from(token))
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+            let tenant = match state.cache.tenant_for_key(&key_hash) {
+                Some(tenant) => tenant,
+                None => {
+                    let mark = state.cache.key_mark();
+                    // Unknown keys are not remembered: a key created a moment later works at once.
+                    let tenant = state
+                        .store
+                        .tenant_by_api_key(&SecretString::from(token))
+                        .await?
+                        .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+                    state.cache.remember_key(key_hash, tenant.clone(), mark);
+                    tenant
+                }
+            };
+            if let Some(authenticated) = authenticated {
+                authenticated.set(&tenant.id);
+            }
             Ok(TenantAuth(tenant))
         })
     }

@@ -12,6 +12,7 @@
 //! `Config::run_worker` is off (`--no-worker`); [`Application::build_with_store`]
 //! never does, so tests drive them themselves ([`Application::sync_worker`]).
 
+pub mod cache;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
@@ -169,6 +170,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(middleware::from_fn(cache::invalidate_on_write))
                 .wrap(middleware::from_fn(observe::observe))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}o").log_target("slotwise::access"))
                 .configure(routes::configure)

@@ -2,7 +2,7 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 use futures_util::future::LocalBoxFuture;
 use maud::html;
@@ -58,12 +58,19 @@ impl FromRequest for Session {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        // Present when the request may write: the cache then forgets this tenant's answers only.
+        let authenticated = req.extensions().get::<crate::cache::AuthenticatedTenant>().cloned();
         Box::pin(async move {
             let (Some(token), Some(state)) = (token, state) else {
                 return Err(DashError::SignIn);
             };
             match state.store.dashboard_session(&token, state.now()).await {
-                Ok(Some(session)) => Ok(Session { tenant: session.tenant, csrf: session.csrf_token }),
+                Ok(Some(session)) => {
+                    if let Some(authenticated) = authenticated {
+                        authenticated.set(&session.tenant.id);
+                    }
+                    Ok(Session { tenant: session.tenant, csrf: session.csrf_token })
+                }
                 Ok(None) => Err(DashError::SignIn),
                 Err(e) => Err(DashError::Api(e.into())),
             }

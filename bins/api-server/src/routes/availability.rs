@@ -1,5 +1,6 @@
 //! `GET /api/availability` and `POST /api/availability/check`.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use availability_core as core;
 use chrono::Duration;
@@ -7,6 +8,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::cache::{AnswerQuery, Computed};
 use crate::engine;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AppState, JsonBody, TenantAuth, parse_query};
@@ -48,10 +50,23 @@ pub(crate) async fn inputs(
     to: chrono::DateTime<chrono::Utc>,
     exclude: Option<&store::BookingId>,
 ) -> ApiResult<engine::Inputs> {
+    inputs_at(state, tenant, service, employees, (from, to), state.now(), exclude).await
+}
+
+/// [`inputs`] with calendar freshness judged at `now`.
+async fn inputs_at(
+    state: &AppState,
+    tenant: &store::Tenant,
+    service: &store::Service,
+    employees: &[store::Employee],
+    (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    now: chrono::DateTime<chrono::Utc>,
+    exclude: Option<&store::BookingId>,
+) -> ApiResult<engine::Inputs> {
     let ids: Vec<store::EmployeeId> = employees.iter().map(|e| e.id.clone()).collect();
     let (load_from, load_to) = engine::load_span(from, to, service);
     let rows = state.store.load_availability_inputs(&tenant.id, &ids, load_from, load_to).await?;
-    engine::convert(&rows, (from, to), state.now(), exclude)
+    engine::convert(&rows, (from, to), now, exclude)
 }
 
 pub(crate) fn slot_json(s: &core::MergedSlot<'_>, zone: Tz) -> Value {
@@ -67,7 +82,12 @@ pub(crate) struct AvailabilityQuery {
     timezone: Option<String>,
 }
 
-/// `GET /api/availability`.
+fn json_answer(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(body)
+}
+
+/// `GET /api/availability`. Answers are cached per tenant generation and minute
+/// ([`crate::cache`]); the key (and so the generation) is taken before anything is loaded.
 pub async fn availability(
     req: HttpRequest,
     TenantAuth(tenant): TenantAuth,
@@ -77,15 +97,39 @@ pub async fn availability(
     let zone_name = q.timezone.clone().unwrap_or_else(|| tenant.timezone.clone());
     let zone = time::zone(&zone_name, "timezone")?;
     let (from, to) = time::window(&q.from, &q.to, zone)?;
-    let service = body_service(&state, &tenant, &q.service_id, "service_id").await?;
-    let employees = candidates(&state, &tenant, &service, q.employee_id.as_deref(), "employee_id").await?;
-    let inputs = inputs(&state, &tenant, &service, &employees, from, to, None).await?;
-    let rules = engine::rules(&service)?;
-    let window = core::Interval::new(from, to, "to")?;
-    let found =
-        core::available_slots(&inputs.business, &rules, &inputs.employees, &core::Query { window, now: state.now() });
-    let slots: Vec<Value> = found.merged().iter().map(|s| slot_json(s, zone)).collect();
-    Ok(HttpResponse::Ok().json(json!({"timezone": zone_name, "slots": slots, "calendars": inputs.calendars})))
+    let now = state.now();
+    let query = AnswerQuery {
+        service_id: q.service_id.clone(),
+        employee_id: q.employee_id.clone(),
+        timezone: zone_name.clone(),
+        from,
+        to,
+    };
+    let key = state.cache.answer_key(&tenant.id, now, query);
+    let body = state
+        .cache
+        .answer_or(key, now, || async {
+            let service = body_service(&state, &tenant, &q.service_id, "service_id").await?;
+            let employees = candidates(&state, &tenant, &service, q.employee_id.as_deref(), "employee_id").await?;
+            let inputs = inputs_at(&state, &tenant, &service, &employees, (from, to), now, None).await?;
+            let rules = engine::rules(&service)?;
+            let window = core::Interval::new(from, to, "to")?;
+            let found =
+                core::available_slots(&inputs.business, &rules, &inputs.employees, &core::Query { window, now });
+            let slots: Vec<Value> = found.merged().iter().map(|s| slot_json(s, zone)).collect();
+            let answer = json!({"timezone": zone_name, "slots": slots, "calendars": inputs.calendars});
+            let body = serde_json::to_vec(&answer)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("availability answer: {e}")))?;
+            // A connected calendar's busy time and freshness are written by the sync
+            // engine, which does not tell this process: such answers are never cached.
+            Ok::<_, ApiError>(Computed {
+                body: web::Bytes::from(body),
+                zone: inputs.zone,
+                cacheable: inputs.calendars.is_empty(),
+            })
+        })
+        .await?;
+    Ok(json_answer(body))
 }
 
 #[derive(Deserialize)]

@@ -254,6 +254,8 @@ async fn google_calendar_end_to_end(db: crate::db::TestDb) {
     })
     .await;
 
+    // The event is gone a moment before the worker commits the job.
+    eventually(Duration::from_secs(5), "nothing pending", || async { c.sync_status(&key).await["pending"] == 0 }).await;
     let health = c.sync_status(&key).await;
     assert_eq!(health["healthy"], true, "{health}");
     assert_eq!(health["pending"], 0, "{health}");
@@ -365,6 +367,7 @@ async fn outlook_calendar_end_to_end(db: crate::db::TestDb) {
         c.microsoft.emulator().stored_event_count(MICROSOFT_USER) == 0
     })
     .await;
+    eventually(Duration::from_secs(5), "nothing pending", || async { c.sync_status(&key).await["pending"] == 0 }).await;
     assert_eq!(c.sync_status(&key).await["healthy"], true);
     c.app.post("/api/outlook-calendar/disconnect", &key, json!({"employee_id": ben})).await.expect(200);
     assert!(c.microsoft.emulator().subscription_ids().is_empty());

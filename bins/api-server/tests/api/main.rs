@@ -8,6 +8,7 @@ mod db;
 mod helpers;
 
 mod bookings;
+mod cache;
 mod calendar_sync;
 mod calendars;
 mod dashboard;
