@@ -27,6 +27,13 @@ type KeyedLimiter = RateLimiter<
     governor::middleware::NoOpMiddleware,
 >;
 
+/// Push notifications accepted per second from one source address, and per connection.
+const WEBHOOK_RATE_PER_SOURCE: NonZeroU32 = NonZeroU32::new(100).unwrap();
+/// Short bursts above the rate (Graph and Google retry in bursts after an outage).
+const WEBHOOK_BURST: NonZeroU32 = NonZeroU32::new(200).unwrap();
+/// A connection's own budget: real providers send a few notifications a second at most.
+const WEBHOOK_RATE_PER_CONNECTION: u32 = 20;
+
 /// Shared state of every handler.
 pub struct AppState {
     /// The database.
@@ -35,6 +42,9 @@ pub struct AppState {
     pub config: Config,
     operator_token_hash: Option<[u8; 32]>,
     limiter: KeyedLimiter,
+    /// Provider push notifications per source address (`source:<ip>`) and per
+    /// connection (`connection:<id>`): a flood is refused before it costs a sync.
+    webhook_limiter: KeyedLimiter,
     /// Request and booking metrics.
     pub metrics: Arc<crate::observe::Metrics>,
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
@@ -68,11 +78,32 @@ impl AppState {
             store,
             operator_token_hash: config.operator_token.as_ref().map(|t| digest(t.expose_secret())),
             limiter: RateLimiter::keyed(Quota::per_second(per_second)),
+            webhook_limiter: RateLimiter::keyed(Quota::per_second(WEBHOOK_RATE_PER_SOURCE).allow_burst(WEBHOOK_BURST)),
             metrics: Arc::new(crate::observe::Metrics::default()),
             cache: crate::cache::Caches::new(std::time::Duration::from_millis(config.availability_cache_ms)),
             config,
             clock,
             sync,
+        }
+    }
+
+    /// Counts one push notification against `key` (`source:<ip>` or
+    /// `connection:<id>`); `Err` is a 429 with the wait in Retry-After.
+    pub fn webhook_allowed(&self, key: String) -> Result<(), ApiError> {
+        // A connection's budget is a fraction of a source's: its key counts several times.
+        let weight = if key.starts_with("connection:") {
+            WEBHOOK_RATE_PER_SOURCE.get() / WEBHOOK_RATE_PER_CONNECTION
+        } else {
+            1
+        };
+        let weight = NonZeroU32::new(weight).unwrap_or(NonZeroU32::MIN);
+        match self.webhook_limiter.check_key_n(&key, weight) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                Err(ApiError::rate_limited(wait.as_secs().max(1)))
+            }
+            Err(_) => Err(ApiError::rate_limited(1)),
         }
     }
 

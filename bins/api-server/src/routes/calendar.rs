@@ -236,11 +236,18 @@ async fn small_body(req: &HttpRequest, mut payload: web::Payload) -> ApiResult<w
     Ok(body.freeze())
 }
 
+/// The flood limit by source address (all traffic through one proxy shares it).
+fn source_allowed(req: &HttpRequest, state: &AppState) -> ApiResult<()> {
+    let source = req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    state.webhook_allowed(format!("source:{source}"))
+}
+
 /// `POST /api/calendar/webhooks/google`: a push notification (headers only). Verified by
 /// channel id, channel token and resource id; `exists` / `not_exists` ask for a sync.
 /// The channel's first message (`sync`) is acknowledged without a lookup: it may arrive
 /// before the channel is stored and says nothing changed.
 pub async fn google_webhook(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    source_allowed(&req, &state)?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let notification = providers_google::PushNotification::from_headers(header)
         .map_err(|e| ApiError::malformed(format!("not a Google push notification: {e}")))?;
@@ -254,6 +261,7 @@ pub async fn google_webhook(req: HttpRequest, state: web::Data<AppState>) -> Api
         tracing::warn!(channel = %notification.channel_id, "Google notification failed verification");
         return Err(ApiError::unauthorized("the channel token or resource does not match"));
     }
+    state.webhook_allowed(format!("connection:{}", connection.id))?;
     state.sync.request_sync(&connection).await?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -267,6 +275,7 @@ pub async fn outlook_webhook(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    source_allowed(&req, &state)?;
     if let Some(token) = providers_outlook::validation_token(req.query_string()) {
         return Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(token));
     }
@@ -291,6 +300,10 @@ pub async fn outlook_webhook(
             continue;
         }
         verified += 1;
+        if state.webhook_allowed(format!("connection:{}", connection.id)).is_err() {
+            // Over this connection's budget: the sync it asks for is already due.
+            continue;
+        }
         match &notification.kind {
             NotificationKind::Change { .. } => state.sync.request_sync(&connection).await?,
             NotificationKind::Lifecycle(event) => match event.action() {

@@ -425,3 +425,42 @@ async fn oauth_refusals_are_clear(db: crate::db::TestDb) {
 on_both_db!(google_calendar_end_to_end);
 on_both_db!(outlook_calendar_end_to_end);
 on_both_db!(oauth_refusals_are_clear);
+
+async fn webhook_floods_are_limited_and_do_not_starve_bookings(db: crate::db::TestDb) {
+    let c = spawn(db).await;
+    let key = c.app.tenant("Salon").await;
+    let salon = c.app.salon(&key).await;
+    let url = format!("{}/api/calendar/webhooks/google", c.app.base);
+    let flood = (0..600).map(|i| {
+        let client = c.app.client.clone();
+        let url = url.clone();
+        async move {
+            let answer = client
+                .post(&url)
+                .header("X-Goog-Channel-ID", format!("forged-{i}"))
+                .header("X-Goog-Channel-Token", "x")
+                .header("X-Goog-Resource-ID", "r")
+                .header("X-Goog-Resource-State", "exists")
+                .send()
+                .await
+                .unwrap();
+            (answer.status().as_u16(), answer.headers().get("retry-after").is_some())
+        }
+    });
+    let flooding = futures_util::future::join_all(flood);
+    // The booking API answers while the flood runs.
+    let booking = async {
+        let started = std::time::Instant::now();
+        let answer = c.app.book(&key, &salon, &monday_at(10, 0).to_rfc3339(), None).await;
+        (answer.status, started.elapsed())
+    };
+    let (answers, (booked, took)) = tokio::join!(flooding, booking);
+    assert_eq!(booked, 201);
+    assert!(took < Duration::from_secs(5), "a booking took {took:?} during the flood");
+    let limited = answers.iter().filter(|(status, _)| *status == 429).count();
+    assert!(limited > 0, "no 429 among {} notifications", answers.len());
+    assert!(answers.iter().filter(|(s, _)| *s == 429).all(|(_, retry)| *retry), "429 carries Retry-After");
+    assert!(answers.iter().all(|(s, _)| matches!(s, 401 | 429)), "forged: 401 or 429");
+}
+
+on_both_db!(webhook_floods_are_limited_and_do_not_starve_bookings);
