@@ -202,26 +202,44 @@ pub struct JsonBody<T> {
     pub raw: Value,
 }
 
+/// The request's `Content-Length`, if it declares one.
+pub(crate) fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads a body of at most `limit` bytes: 413 as soon as the declared or the read length
+/// goes over, without reading on.
+pub(crate) async fn read_limited<S>(
+    declared: Option<usize>,
+    mut payload: S,
+    limit: usize,
+) -> Result<web::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::malformed(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 fn read_json(
     req: &HttpRequest,
     payload: &mut Payload,
     empty_is_object: bool,
 ) -> LocalBoxFuture<'static, Result<Value, ApiError>> {
-    let declared =
-        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    let mut payload = payload.take();
+    let declared = declared_length(req);
+    let payload = payload.take();
     Box::pin(async move {
-        if declared.is_some_and(|n| n > BODY_LIMIT) {
-            return Err(ApiError::payload_too_large(BODY_LIMIT));
-        }
-        let mut body = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| ApiError::malformed(format!("could not read the body: {e}")))?;
-            if body.len() + chunk.len() > BODY_LIMIT {
-                return Err(ApiError::payload_too_large(BODY_LIMIT));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_limited(declared, payload, BODY_LIMIT).await?;
         if empty_is_object && body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(serde_json::Map::new()));
         }

@@ -10,7 +10,7 @@ use calendar_provider::{ProviderError, WatchChannel, WatchRequest};
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use secrecy::SecretString;
-use store::{CalendarConnection, ChannelRecord, ConnectionStatus};
+use store::{CalendarConnection, ChannelRecord};
 
 use crate::error::{Result, SyncError};
 use crate::tokens::{persist_if_changed, token_set};
@@ -49,16 +49,7 @@ impl Worker {
             Err(error) => {
                 persist_if_changed(&self.store, connection, &before, &tokens).await?;
                 if let ProviderError::Revoked(_) = &error {
-                    let text = error.to_string();
-                    self.store
-                        .record_connection_sync(
-                            &connection.tenant_id,
-                            &connection.id,
-                            ConnectionStatus::Revoked,
-                            None,
-                            Some(&text),
-                        )
-                        .await?;
+                    self.mark_revoked(connection, &error.to_string()).await?;
                 }
                 return Err(error.into());
             }
@@ -103,12 +94,8 @@ impl Worker {
         if self.config.public_url.is_none() {
             return Ok((0, 0));
         }
-        {
-            let mut last = self.last_channel_check.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if last.is_some_and(|last| now < last + self.config.channel_check_interval) {
-                return Ok((0, 0));
-            }
-            *last = Some(now);
+        if !self.check_due(&self.last_channel_check, now) {
+            return Ok((0, 0));
         }
         let due = self
             .store

@@ -268,15 +268,7 @@ impl Worker {
         tracing::warn!(error = %text, attempts = job.attempts, "calendar write failed");
         match error {
             ProviderError::Revoked(_) => {
-                self.store
-                    .record_connection_sync(
-                        &connection.tenant_id,
-                        &connection.id,
-                        ConnectionStatus::Revoked,
-                        None,
-                        Some(&text),
-                    )
-                    .await?;
+                self.mark_revoked(connection, &text).await?;
                 self.give_up(job, Some(&booking.id), &text).await
             }
             ProviderError::RateLimited { retry_after } => {

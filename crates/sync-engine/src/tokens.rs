@@ -2,9 +2,9 @@
 
 use calendar_provider::{ProviderError, TokenSet};
 use chrono::{DateTime, TimeDelta, Utc};
-use store::{CalendarConnection, ConnectionStatus, Store};
+use store::{CalendarConnection, Store};
 
-use crate::error::{Result, SyncError};
+use crate::error::Result;
 use crate::worker::Worker;
 
 /// The tokens of a connection as the provider wants them. A connection stored without
@@ -49,12 +49,8 @@ impl Worker {
     /// the connection `revoked`. At most once per `channel_check_interval` per worker.
     #[tracing::instrument(skip_all, fields(worker = %self.config.worker_id))]
     pub async fn refresh_tokens_at(&self, now: DateTime<Utc>) -> Result<(usize, usize)> {
-        {
-            let mut last = self.last_token_check.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if last.is_some_and(|last| now < last + self.config.channel_check_interval) {
-                return Ok((0, 0));
-            }
-            *last = Some(now);
+        if !self.check_due(&self.last_token_check, now) {
+            return Ok((0, 0));
         }
         let due = self
             .store
@@ -76,17 +72,7 @@ impl Worker {
                     failed += 1;
                     tracing::warn!(connection = %connection.id, %error, "token refresh failed");
                     if let ProviderError::Revoked(_) = &error {
-                        let text = error.to_string();
-                        self.store
-                            .record_connection_sync(
-                                &connection.tenant_id,
-                                &connection.id,
-                                ConnectionStatus::Revoked,
-                                None,
-                                Some(&text),
-                            )
-                            .await
-                            .map_err(SyncError::from)?;
+                        self.mark_revoked(connection, &error.to_string()).await?;
                     }
                 }
             }

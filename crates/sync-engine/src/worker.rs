@@ -128,6 +128,32 @@ impl Worker {
         self.wake.notify_one();
     }
 
+    /// Whether a periodic check gated by `last` is due at `now` (at most once per
+    /// `channel_check_interval`); records `now` when it is.
+    pub(crate) fn check_due(&self, last: &Mutex<Option<DateTime<Utc>>>, now: DateTime<Utc>) -> bool {
+        let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.is_some_and(|last| now < last + self.config.channel_check_interval) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// Marks a connection `revoked` with the provider's words (a dead grant: the user
+    /// must connect again; nothing is retried for it).
+    pub(crate) async fn mark_revoked(&self, connection: &store::CalendarConnection, error: &str) -> Result<()> {
+        self.store
+            .record_connection_sync(
+                &connection.tenant_id,
+                &connection.id,
+                store::ConnectionStatus::Revoked,
+                None,
+                Some(error),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The store it works on.
     pub fn store(&self) -> &Store {
         &self.store

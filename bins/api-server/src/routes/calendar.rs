@@ -16,7 +16,7 @@ use store::{ConnectionStatus, JobStatus, Provider, QueueKind};
 use sync_engine::{CallbackParams, ConnectError};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AppState, JsonBody, OptionalJsonBody, TenantAuth, parse_query};
+use crate::extract::{AppState, JsonBody, OptionalJsonBody, TenantAuth, declared_length, parse_query, read_limited};
 
 /// Bookings further ahead than this are not scanned for conflicts.
 const LOOK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(120);
@@ -217,25 +217,6 @@ provider_routes!(outlook, Provider::Outlook);
 /// small entries; anything larger is not from Graph.
 const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
-/// Reads a webhook body up to [`WEBHOOK_BODY_LIMIT`] (413 beyond, without reading on).
-async fn small_body(req: &HttpRequest, mut payload: web::Payload) -> ApiResult<web::Bytes> {
-    use futures_util::StreamExt as _;
-    let declared =
-        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > WEBHOOK_BODY_LIMIT) {
-        return Err(ApiError::payload_too_large(WEBHOOK_BODY_LIMIT));
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::malformed(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > WEBHOOK_BODY_LIMIT {
-            return Err(ApiError::payload_too_large(WEBHOOK_BODY_LIMIT));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
 /// The flood limit by source address (all traffic through one proxy shares it).
 fn source_allowed(req: &HttpRequest, state: &AppState) -> ApiResult<()> {
     let source = req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
@@ -279,7 +260,7 @@ pub async fn outlook_webhook(
     if let Some(token) = providers_outlook::validation_token(req.query_string()) {
         return Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(token));
     }
-    let body = match small_body(&req, payload).await {
+    let body = match read_limited(declared_length(&req), payload, WEBHOOK_BODY_LIMIT).await {
         Ok(body) => body,
         Err(e) => {
             // The rest of the body is not read: the connection cannot be reused.
