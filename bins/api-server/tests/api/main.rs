@@ -15,5 +15,6 @@ mod dashboard;
 mod errors;
 mod isolation;
 mod notifications;
+mod openapi;
 mod setup_and_availability;
 mod webhooks;
