@@ -30,6 +30,29 @@ mod config;
 mod push;
 mod wire;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The sync mapping of Calendar API events, reachable by the `fuzz/` targets and their corpus replay
+    //! (`crates/fuzz-checks`); not part of the API.
+
+    use calendar_provider::{ExternalEvent, ProviderError};
+
+    /// Reads one `events.list` page as sync does: the ids of cancelled events and the mapped others.
+    pub fn map_events_page(json: &[u8]) -> Result<(Vec<String>, Vec<ExternalEvent>), ProviderError> {
+        let page: super::WireEvents =
+            serde_json::from_slice(json).map_err(|e| ProviderError::Permanent(format!("events.list answer: {e}")))?;
+        let (mut removed, mut changed) = (Vec::new(), Vec::new());
+        for item in page.items {
+            if item.is_cancelled() {
+                removed.push(item.id);
+            } else {
+                changed.push(item.into_external()?);
+            }
+        }
+        Ok((removed, changed))
+    }
+}
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -38,6 +38,30 @@ mod notifications;
 mod oauth;
 mod wire;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The sync mapping of Graph events, reachable by the `fuzz/` targets and their corpus replay
+    //! (`crates/fuzz-checks`); not part of the API.
+
+    use calendar_provider::{ExternalEvent, ProviderError};
+
+    /// Reads one calendarView / delta page as sync does: the ids of removed events and the mapped others
+    /// (series masters skipped).
+    pub fn map_events_page(json: &[u8]) -> Result<(Vec<String>, Vec<ExternalEvent>), ProviderError> {
+        let page: super::WirePage =
+            serde_json::from_slice(json).map_err(|e| ProviderError::Permanent(format!("delta answer: {e}")))?;
+        let (mut removed, mut changed) = (Vec::new(), Vec::new());
+        for item in page.value {
+            if item.is_gone() {
+                removed.push(item.id);
+            } else if !item.is_series_master() {
+                changed.push(item.into_external()?);
+            }
+        }
+        Ok((removed, changed))
+    }
+}
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
