@@ -20,6 +20,10 @@ pub struct Config {
     pub operator_token: Option<SecretString>,
     /// `SLOTWISE_ENCRYPTION_KEY`: 32 bytes, base64; secrets at rest. Generated for the demo.
     pub encryption_key: Option<SecretString>,
+    /// `SLOTWISE_ENCRYPTION_KEY_PREVIOUS`: older keys (base64, comma-separated) that can
+    /// still decrypt values written before a key rotation; start-up re-encrypts those
+    /// values under `SLOTWISE_ENCRYPTION_KEY` in the background.
+    pub encryption_key_previous: Vec<SecretString>,
     /// `SLOTWISE_RATE_LIMIT_PER_KEY`: requests per second per tenant API key (default 1000).
     pub rate_limit_per_key: u32,
     /// `SLOTWISE_MAIL_SPOOL`: where messages go without `SMTP_URL` (default `./mail-spool`).
@@ -64,6 +68,7 @@ struct FileConfig {
     public_url: Option<String>,
     operator_token: Option<String>,
     encryption_key: Option<String>,
+    encryption_key_previous: Option<String>,
     rate_limit_per_key: Option<u32>,
     mail_spool: Option<String>,
     smtp_url: Option<String>,
@@ -137,6 +142,15 @@ impl Config {
                 .unwrap_or("GOOGLE_* / MICROSOFT_*");
             bad(name, text.clone())
         })?;
+        let encryption_key = pick("SLOTWISE_ENCRYPTION_KEY", file.encryption_key).map(SecretString::from);
+        let encryption_key_previous =
+            previous_keys(pick("SLOTWISE_ENCRYPTION_KEY_PREVIOUS", file.encryption_key_previous))?;
+        if !encryption_key_previous.is_empty() && encryption_key.is_none() {
+            return Err(bad(
+                "SLOTWISE_ENCRYPTION_KEY_PREVIOUS",
+                "previous keys need SLOTWISE_ENCRYPTION_KEY, the key their values are re-encrypted with",
+            ));
+        }
         Ok(Config {
             providers,
             mail_from,
@@ -147,7 +161,8 @@ impl Config {
             bind,
             public_url,
             operator_token,
-            encryption_key: pick("SLOTWISE_ENCRYPTION_KEY", file.encryption_key).map(SecretString::from),
+            encryption_key,
+            encryption_key_previous,
             rate_limit_per_key,
             mail_spool: PathBuf::from(
                 pick("SLOTWISE_MAIL_SPOOL", file.mail_spool).unwrap_or_else(|| "./mail-spool".into()),
@@ -160,6 +175,24 @@ impl Config {
     pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load(file, |k| std::env::var(k).ok())
     }
+}
+
+/// `SLOTWISE_ENCRYPTION_KEY_PREVIOUS`: base64 keys separated by commas (blanks ignored),
+/// each checked here so a bad one stops start-up with the variable named.
+fn previous_keys(text: Option<String>) -> Result<Vec<SecretString>, ConfigError> {
+    let text = SecretString::from(text.unwrap_or_default());
+    let mut keys = Vec::new();
+    for (i, part) in text.expose_secret().split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+        let key = SecretString::from(part.to_owned());
+        if store::TokenCipher::from_base64_key(&key).is_err() {
+            return Err(bad(
+                "SLOTWISE_ENCRYPTION_KEY_PREVIOUS",
+                format!("key {} is not 32 bytes encoded as base64", i + 1),
+            ));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -195,6 +228,26 @@ mod tests {
             "SLOTWISE_ALLOW_PRIVATE_WEBHOOKS"
         );
         assert_eq!(load(&[("SLOTWISE_MAIL_FROM", "nobody")]).unwrap_err().name, "SLOTWISE_MAIL_FROM");
+        let (k1, k2, k3) = (
+            store::TokenCipher::generate_key(),
+            store::TokenCipher::generate_key(),
+            store::TokenCipher::generate_key(),
+        );
+        let (k1, k2, k3) = (k1.expose_secret(), k2.expose_secret(), k3.expose_secret());
+        let previous = format!("{k2}, {k3},");
+        let rotated =
+            load(&[("SLOTWISE_ENCRYPTION_KEY", k1), ("SLOTWISE_ENCRYPTION_KEY_PREVIOUS", &previous)]).unwrap();
+        assert_eq!(rotated.encryption_key_previous.len(), 2);
+        assert!(c.encryption_key_previous.is_empty());
+        let bad_previous = format!("{k2},nope");
+        let err =
+            load(&[("SLOTWISE_ENCRYPTION_KEY", k1), ("SLOTWISE_ENCRYPTION_KEY_PREVIOUS", &bad_previous)]).unwrap_err();
+        assert_eq!(err.name, "SLOTWISE_ENCRYPTION_KEY_PREVIOUS");
+        assert!(!err.message.contains(k2), "the message shows no key");
+        assert_eq!(
+            load(&[("SLOTWISE_ENCRYPTION_KEY_PREVIOUS", k2)]).unwrap_err().name,
+            "SLOTWISE_ENCRYPTION_KEY_PREVIOUS"
+        );
         assert_eq!(load(&[("GOOGLE_CLIENT_ID", "cid")]).unwrap_err().name, "GOOGLE_CLIENT_SECRET");
         let google =
             load(&[("GOOGLE_CLIENT_ID", "cid"), ("GOOGLE_CLIENT_SECRET", "s"), ("SLOTWISE_BIND", "0.0.0.0:9")]);

@@ -45,6 +45,8 @@ pub struct Application {
     store: store::Store,
     sync: Arc<sync_engine::Worker>,
     workers: Vec<WorkerHandle>,
+    /// The background re-encryption started by [`Application::build`].
+    reencryption: Option<tokio::task::JoinHandle<Option<u64>>>,
 }
 
 /// An in-process background worker and the switch that stops it.
@@ -85,7 +87,7 @@ impl std::fmt::Debug for Application {
 
 /// Opens the store named by the configuration (running migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<store::Store> {
-    let cipher = match &config.encryption_key {
+    let mut cipher = match &config.encryption_key {
         Some(key) => store::TokenCipher::from_base64_key(key).context(
             "SLOTWISE_ENCRYPTION_KEY must be 32 bytes encoded as base64 (generate one with `openssl rand -base64 32`)",
         )?,
@@ -94,12 +96,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<store::Store> {
             store::TokenCipher::from_base64_key(&store::TokenCipher::generate_key())?
         }
     };
+    for previous in &config.encryption_key_previous {
+        cipher = cipher
+            .with_previous_key(previous)
+            .context("SLOTWISE_ENCRYPTION_KEY_PREVIOUS must hold base64 keys of 32 bytes, separated by commas")?;
+    }
     let url = sqlite_create_mode(&config.database_url);
     let store = store::Store::connect(&url, cipher)
         .await
         .with_context(|| format!("could not open the database at DATABASE_URL ({})", redact(&config.database_url)))?;
     store.check_cipher().await.context(
-        "SLOTWISE_ENCRYPTION_KEY cannot decrypt the secrets stored in this database: start with the key they were written with",
+        "SLOTWISE_ENCRYPTION_KEY cannot decrypt the secrets stored in this database: start with the key they were written with \
+         (after a rotation, pass the old key in SLOTWISE_ENCRYPTION_KEY_PREVIOUS)",
     )?;
     Ok(store)
 }
@@ -130,6 +138,7 @@ impl Application {
         let worker = if config.run_worker { Some(notification_worker(&config)?) } else { None };
         let run_worker = config.run_worker;
         let mut app = Self::build_with_store(config, store, Arc::new(Utc::now)).await?;
+        app.reencryption = Some(tokio::spawn(reencrypt_secrets(app.store.clone())));
         if let Some(worker) = worker {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(worker.run(app.store.clone(), stopped));
@@ -172,14 +181,20 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(cache::invalidate_on_write))
                 .wrap(middleware::from_fn(observe::observe))
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}o").log_target("slotwise::access"))
+                // `%U` (the path) rather than `%r` (the request line): query strings carry
+                // OAuth codes and states, which must not reach the log.
+                .wrap(
+                    middleware::Logger::new("%a \"%{method}xi %U\" %s %b %Dms %{x-request-id}o")
+                        .custom_request_replace("method", |req| req.method().to_string())
+                        .log_target("slotwise::access"),
+                )
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Application { server, address, store, sync, workers: Vec::new() })
+        Ok(Application { server, address, store, sync, workers: Vec::new(), reencryption: None })
     }
 
     /// Where the server listens.
@@ -190,6 +205,13 @@ impl Application {
     /// The store (for seeding the demo and for tests).
     pub fn store(&self) -> &store::Store {
         &self.store
+    }
+
+    /// Waits for the re-encryption [`build`](Self::build) started in the background and
+    /// returns how many values it rewrote (`None` when there was none or it failed;
+    /// failures are logged).
+    pub async fn reencryption_done(&mut self) -> Option<u64> {
+        self.reencryption.take()?.await.ok().flatten()
     }
 
     /// The sync engine the routes use (tests run its rounds).
@@ -208,6 +230,22 @@ impl Application {
             }
         }
         served
+    }
+}
+
+/// Rewrites the secrets still encrypted under a previous key (after a key rotation) with
+/// the current one. Never fatal: a failure is logged and start-up carries on, since the
+/// previous keys keep every value readable.
+async fn reencrypt_secrets(store: store::Store) -> Option<u64> {
+    match store.reencrypt_secrets().await {
+        Ok(rewritten) => {
+            tracing::info!(rewritten, "secrets stored under a previous encryption key re-encrypted");
+            Some(rewritten)
+        }
+        Err(error) => {
+            tracing::error!(%error, "re-encrypting the stored secrets failed; they stay readable with the previous keys");
+            None
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! `sync-worker`: runs the sync engine as its own process.
 //!
-//! Reads `DATABASE_URL`, `SLOTWISE_ENCRYPTION_KEY` and the `GOOGLE_*` / `MICROSOFT_*`
-//! variables (see the `provider-setup` crate), optionally `SLOTWISE_WORKER_ID` and
+//! Reads `DATABASE_URL`, `SLOTWISE_ENCRYPTION_KEY` (and `SLOTWISE_ENCRYPTION_KEY_PREVIOUS`:
+//! comma-separated older keys that still decrypt values written before a rotation), the
+//! `GOOGLE_*` / `MICROSOFT_*` variables (see the `provider-setup` crate), optionally `SLOTWISE_WORKER_ID` and
 //! `SLOTWISE_WORKER_BIND` (then it answers `GET /healthz` there), and runs until SIGTERM
 //! or Ctrl-C. With `SLOTWISE_PUBLIC_URL` (the api-server's public base URL) it also
 //! registers and renews push channels pointing at the api-server's webhook routes. Any
@@ -24,7 +25,15 @@ async fn main() -> Result<()> {
         .init();
 
     let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://slotwise.db".to_owned());
-    let cipher = store::TokenCipher::from_env().context("read SLOTWISE_ENCRYPTION_KEY")?;
+    let mut cipher = store::TokenCipher::from_env().context("read SLOTWISE_ENCRYPTION_KEY")?;
+    // After a key rotation, older keys still decrypt the values not yet re-encrypted (the
+    // api-server rewrites them at start-up; this worker only reads them).
+    let previous = std::env::var("SLOTWISE_ENCRYPTION_KEY_PREVIOUS").unwrap_or_default();
+    for (i, key) in previous.split(',').map(str::trim).filter(|k| !k.is_empty()).enumerate() {
+        cipher = cipher.with_previous_key(&key.to_owned().into()).with_context(|| {
+            format!("SLOTWISE_ENCRYPTION_KEY_PREVIOUS: key {} is not 32 bytes encoded as base64", i + 1)
+        })?;
+    }
     let store = store::Store::connect(&database_url, cipher).await.context("open the database")?;
     let public_url = std::env::var("SLOTWISE_PUBLIC_URL").ok().filter(|url| !url.is_empty());
     let setup = ProviderSetup::from_env(public_url.as_deref().unwrap_or("http://127.0.0.1:8080"))?;

@@ -69,7 +69,10 @@ impl Recurrence {
             rule = rule.until(wall_as_utc(until_wall));
         }
         let dt_start = wall_as_utc(start_wall);
-        let set = rule.build(dt_start).map_err(|e| err(format!("invalid rule: {e}")))?;
+        // `limit()`: a rule that never yields (Feb 30, BYSETPOS past the set) would
+        // otherwise walk every period up to year 9999 before giving up; limited, the
+        // walk stops after rrule's loop bound.
+        let set = rule.build(dt_start).map_err(|e| err(format!("invalid rule: {e}")))?.limit();
         let first = set.into_iter().next();
         if first != Some(dt_start) {
             return Err(err("the time off's start must itself be an occurrence of the rule".to_owned()));

@@ -585,3 +585,21 @@ fn a_booking_buffer_poking_outside_hours_blocks_only_what_it_overlaps() {
     assert_eq!(got[4], "03-05 09:00+00:00");
     assert_eq!(got.len(), 10);
 }
+
+#[test]
+fn rules_that_never_yield_are_refused_after_a_bounded_walk() {
+    // Found by fuzzing: without a bound the walk to year 9999 cost ~0.4 s per rule;
+    // rrule's loop limit now ends it (about 12-37 ms in release).
+    let zone = availability_core::Zone::parse("UTC", "zone").unwrap();
+    let start = "2030-01-31T09:00:00Z".parse().unwrap();
+    let interval = availability_core::Interval::new(start, start + chrono::Duration::hours(1), "time_off").unwrap();
+    for rule in [
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31",
+        "FREQ=DAILY;BYSETPOS=366;BYMONTHDAY=1",
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31",
+    ] {
+        let refused = availability_core::TimeOff::recurring("t", interval, rule, &[], zone);
+        assert!(refused.is_err(), "{rule}");
+    }
+}

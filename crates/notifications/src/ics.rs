@@ -37,9 +37,29 @@ impl Method {
     }
 }
 
+/// A TEXT value without control characters other than LF (which icalendar escapes as
+/// `\n`): a raw CR or other control character could end the content line.
+fn text(value: &str) -> String {
+    value.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect()
+}
+
+/// A parameter value (`CN`) that ends up as one RFC 5545 quoted-string: no control
+/// characters and no `"` inside, and quoted exactly once — icalendar quotes values that
+/// hold `:` or `;` itself, the others are quoted here — so a `,` `;` or `:` in a name
+/// can neither split the value nor end the parameter.
+fn param(value: &str) -> String {
+    let safe: String = value.chars().filter(|c| !c.is_control() && *c != '"').collect();
+    if safe.contains([':', ';']) { safe } else { format!("\"{safe}\"") }
+}
+
+/// A `mailto:` address without control characters or spaces (it cannot start a line).
+fn address(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control() && !c.is_whitespace()).collect()
+}
+
 /// The stable `UID` of a booking's event.
 pub fn uid(booking_id: &str) -> String {
-    format!("booking-{booking_id}@slotwise")
+    format!("booking-{}@slotwise", address(booking_id))
 }
 
 /// The `.ics` text for one message. `organizer` is the sender's address.
@@ -56,22 +76,25 @@ pub fn invitation(
         .timestamp(booking.updated_at)
         .starts(booking.start)
         .ends(booking.end)
-        .summary(&format!("{} with {}", payload.service_name, payload.employee_name))
-        .description(&format!("{} at {} for {}.", payload.service_name, payload.business_name, booking.customer.name))
+        .summary(&text(&format!("{} with {}", payload.service_name, payload.employee_name)))
+        .description(&text(&format!(
+            "{} at {} for {}.",
+            payload.service_name, payload.business_name, booking.customer.name
+        )))
         .append_property(
-            Property::new("ORGANIZER", format!("mailto:{organizer}"))
-                .add_parameter("CN", &payload.business_name)
+            Property::new("ORGANIZER", format!("mailto:{}", address(organizer)))
+                .add_parameter("CN", &param(&payload.business_name))
                 .done(),
         )
         .append_multi_property(
-            Property::new("ATTENDEE", format!("mailto:{}", booking.customer.email))
-                .add_parameter("CN", &booking.customer.name)
+            Property::new("ATTENDEE", format!("mailto:{}", address(&booking.customer.email)))
+                .add_parameter("CN", &param(&booking.customer.name))
                 .add_parameter("ROLE", "REQ-PARTICIPANT")
                 .done(),
         )
         .append_multi_property(
-            Property::new("ATTENDEE", format!("mailto:{}", payload.employee_email))
-                .add_parameter("CN", &payload.employee_name)
+            Property::new("ATTENDEE", format!("mailto:{}", address(&payload.employee_email)))
+                .add_parameter("CN", &param(&payload.employee_name))
                 .add_parameter("ROLE", "REQ-PARTICIPANT")
                 .done(),
         );

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AppState, JsonBody, OptionalJsonBody, TenantAuth, parse_query};
 use crate::idempotency::{self, idempotent};
 use crate::routes::availability::{candidates, check_one, inputs, reasons_json, slot_json};
-use crate::routes::setup::{body_employee, check_email_field};
+use crate::routes::setup::{body_employee, check_email_field, check_length, check_name, limits};
 use crate::time;
 
 /// How far either side of a booking alternatives are looked for.
@@ -24,6 +24,18 @@ const DEFAULT_ALTERNATIVES: usize = 5;
 const UNBOUNDED_FROM: &str = "1900-01-01T00:00:00Z";
 const UNBOUNDED_TO: &str = "9000-01-01T00:00:00Z";
 const MAX_ALTERNATIVES: usize = 50;
+/// No service's horizon reaches further than this (`horizon_days` is at most 3,660),
+/// with a day's slack for the business zone's "today".
+const LATEST_START: Duration = Duration::days(3_662);
+
+/// A 400 for a start no horizon can reach: checking such a slot would still expand
+/// every recurring time off from its start up to there (decades of daily rules).
+fn check_start_in_reach(start: DateTime<Utc>, now: DateTime<Utc>, field: &str) -> ApiResult<()> {
+    if start > now + LATEST_START {
+        return Err(ApiError::invalid(field, "start lies beyond every booking horizon (at most 3,660 days ahead)"));
+    }
+    Ok(())
+}
 
 pub(crate) async fn business_zone(state: &AppState, tenant: &store::Tenant) -> ApiResult<Tz> {
     let hours = state.store.business_hours(&tenant.id).await?;
@@ -239,9 +251,11 @@ pub async fn create(
     idempotent(&req, &state, &tenant, &body.raw, async {
         let b = &body.value;
         let start = time::instant(&b.start, "start")?;
+        check_start_in_reach(start, state.now(), "start")?;
         if b.customer.name.trim().is_empty() {
             return Err(ApiError::invalid("customer.name", "the customer's name must not be empty"));
         }
+        check_name(&b.customer.name, "customer.name")?;
         check_email_field(&b.customer.email, "customer.email")?;
         if let Some(z) = &b.customer.timezone {
             time::zone(z, "customer.timezone")?;
@@ -434,6 +448,9 @@ pub async fn cancel(
     path: web::Path<String>,
     body: OptionalJsonBody<CancelBody>,
 ) -> ApiResult<HttpResponse> {
+    if let Some(reason) = &body.0.reason {
+        check_length(reason, limits::REASON, "reason")?;
+    }
     let booking = path_booking(&state, &tenant, &path).await?;
     let notify = if booking.status == store::BookingStatus::Confirmed {
         let employee = state.store.employee(&tenant.id, &booking.employee_id).await?;
@@ -527,6 +544,7 @@ pub(crate) async fn move_booking(
     if booking.status == store::BookingStatus::Cancelled {
         return Err(ApiError::conflict("a cancelled booking cannot be rescheduled"));
     }
+    check_start_in_reach(start, state.now(), "start")?;
     let service = state.store.service(&tenant.id, &booking.service_id).await?;
     let employee = match employee_id {
         Some(id) => candidates(state, tenant, &service, Some(id), field).await?.remove(0),

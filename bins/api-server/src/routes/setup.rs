@@ -17,6 +17,58 @@ use crate::time;
 
 type Map = BTreeMap<String, Vec<[String; 2]>>;
 
+/// Bounds on request bodies, so one request's work and storage stay small whatever it
+/// holds (the 1 MiB body limit alone still admits a hundred thousand list entries).
+/// `docs/api.md` ("Limits") lists them.
+pub(crate) mod limits {
+    /// Names: tenants, services, employees, holidays, customers (bytes).
+    pub(crate) const NAME: usize = 200;
+    /// Free-text reasons: time off, cancellations (bytes).
+    pub(crate) const REASON: usize = 1_000;
+    /// Ids in one list (`service_ids`, `employee_ids`).
+    pub(crate) const IDS: usize = 1_000;
+    /// Entries of each list of a bulk edit (`holidays`, `special_dates`, `time_off`).
+    pub(crate) const BULK_ENTRIES: usize = 1_000;
+    /// Ranges of one day (weekly hours, breaks, a special date's hours).
+    pub(crate) const RANGES_PER_DAY: usize = 48;
+    /// `exdates` of one recurring time off.
+    pub(crate) const EXDATES: usize = 1_000;
+    /// An `rrule` (bytes).
+    pub(crate) const RRULE: usize = 500;
+    /// How long before "now" a recurring time off may start: occurrences are expanded
+    /// from the start on every availability query, so a daily rule from year 1 would
+    /// cost ~740,000 steps per query; two years cost at most ~730 (plus the horizon).
+    pub(crate) const RECURRENCE_PAST_DAYS: i64 = 731;
+    /// The largest `INTERVAL` and `COUNT` of an `rrule`.
+    pub(crate) const RRULE_INTERVAL: u64 = 1_000;
+    /// See [`RRULE_INTERVAL`].
+    pub(crate) const RRULE_COUNT: u64 = 10_000;
+}
+
+/// A 400 naming `field` when `value` is longer than `max` bytes.
+pub(crate) fn check_length(value: &str, max: usize, field: &str) -> ApiResult<()> {
+    if value.len() > max {
+        return Err(ApiError::invalid(field, format!("{field} is limited to {max} bytes")));
+    }
+    Ok(())
+}
+
+/// A 400 naming `field` when a list holds more than `max` entries.
+pub(crate) fn check_entries(len: usize, max: usize, field: &str) -> ApiResult<()> {
+    if len > max {
+        return Err(ApiError::invalid(field, format!("{field} is limited to {max} entries")));
+    }
+    Ok(())
+}
+
+/// A non-empty name of at most [`limits::NAME`] bytes.
+pub(crate) fn check_name(name: &str, field: &str) -> ApiResult<()> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
+    }
+    check_length(name, limits::NAME, field)
+}
+
 #[derive(Deserialize)]
 pub(crate) struct NewTenant {
     name: String,
@@ -30,9 +82,7 @@ pub async fn create_tenant(
     body: JsonBody<NewTenant>,
 ) -> ApiResult<HttpResponse> {
     let b = body.value;
-    if b.name.trim().is_empty() {
-        return Err(ApiError::invalid("name", "name must not be empty"));
-    }
+    check_name(&b.name, "name")?;
     time::zone(&b.timezone, "timezone")?;
     let (tenant, key) = state.store.create_tenant(b.name.trim(), &b.timezone).await?;
     use secrecy::ExposeSecret;
@@ -62,6 +112,12 @@ fn validate_hours(body: &HoursBody, prefix: &str) -> ApiResult<()> {
     time::zone(&body.timezone, &at("timezone"))?;
     let weekly: Map = parse_value(&body.weekly, &at("weekly"))?;
     let breaks: Map = parse_value(&body.breaks, &at("breaks"))?;
+    for (name, map) in [("weekly", &weekly), ("breaks", &breaks)] {
+        check_entries(map.len(), 7, &at(name))?;
+        for (day, ranges) in map {
+            check_entries(ranges.len(), limits::RANGES_PER_DAY, &at(&format!("{name}.{day}")))?;
+        }
+    }
     core::WeeklyHours::parse(&weekly, &breaks).map_err(|e| {
         let e = if prefix.is_empty() { e } else { e.within(prefix) };
         ApiError::from(e)
@@ -127,9 +183,7 @@ pub async fn create_service(
 ) -> ApiResult<HttpResponse> {
     idempotent(&req, &state, &tenant, &body.raw, async {
         let b = &body.value;
-        if b.name.trim().is_empty() {
-            return Err(ApiError::invalid("name", "name must not be empty"));
-        }
+        check_name(&b.name, "name")?;
         let rules = core::ServiceRules::new(
             b.duration_min,
             b.buffer_before_min.unwrap_or(0),
@@ -241,11 +295,10 @@ pub async fn create_employee(
 ) -> ApiResult<HttpResponse> {
     idempotent(&req, &state, &tenant, &body.raw, async {
         let b = &body.value;
-        if b.name.trim().is_empty() {
-            return Err(ApiError::invalid("name", "name must not be empty"));
-        }
+        check_name(&b.name, "name")?;
         check_email(&b.email, "email")?;
         time::zone(&b.timezone, "timezone")?;
+        check_entries(b.service_ids.len(), limits::IDS, "service_ids")?;
         let mut service_ids = Vec::with_capacity(b.service_ids.len());
         for (i, id) in b.service_ids.iter().enumerate() {
             service_ids.push(body_service(&state, &tenant, id, &format!("service_ids.{i}")).await?.id);
@@ -314,11 +367,28 @@ pub(crate) struct TimeOffBody {
 }
 
 /// Validates time off for an employee in `zone`, naming fields under `prefix`.
-fn validate_time_off(b: &TimeOffBody, zone: &str, prefix: &str) -> ApiResult<store::NewTimeOff> {
+fn validate_time_off(b: &TimeOffBody, zone: &str, prefix: &str, now: DateTime<Utc>) -> ApiResult<store::NewTimeOff> {
     let at = |f: &str| if prefix.is_empty() { f.to_owned() } else { format!("{prefix}.{f}") };
     let start = time::instant(&b.start, &at("start"))?;
     let end = time::instant(&b.end, &at("end"))?;
     let interval = core::Interval::new(start, end, &at("end"))?;
+    if let Some(reason) = &b.reason {
+        check_length(reason, limits::REASON, &at("reason"))?;
+    }
+    check_entries(b.exdates.len(), limits::EXDATES, &at("exdates"))?;
+    if let Some(rule) = &b.rrule {
+        check_rrule_bounds(rule, &at("rrule"))?;
+        if start < now - chrono::Duration::days(limits::RECURRENCE_PAST_DAYS) {
+            return Err(ApiError::invalid(
+                at("start"),
+                format!(
+                    "a recurring time off may start at most {} days in the past (start the rule later; \
+                     past occurrences no longer matter)",
+                    limits::RECURRENCE_PAST_DAYS
+                ),
+            ));
+        }
+    }
     let exdates = b
         .exdates
         .iter()
@@ -335,6 +405,30 @@ fn validate_time_off(b: &TimeOffBody, zone: &str, prefix: &str) -> ApiResult<sto
     Ok(store::NewTimeOff { start, end, rrule: b.rrule.clone(), exdates, reason: b.reason.clone() })
 }
 
+/// The bounds of an `rrule` that cost CPU before the rule is expanded: its length, and
+/// `INTERVAL` and `COUNT` within sane ranges. (Sub-daily frequencies are refused by
+/// the engine's parser.)
+fn check_rrule_bounds(rule: &str, field: &str) -> ApiResult<()> {
+    check_length(rule, limits::RRULE, field)?;
+    let text = rule.trim();
+    let text = text.strip_prefix("RRULE:").unwrap_or(text);
+    for part in text.split(';') {
+        let Some((name, value)) = part.split_once('=') else { continue };
+        let max = match name.trim().to_ascii_uppercase().as_str() {
+            "INTERVAL" => limits::RRULE_INTERVAL,
+            "COUNT" => limits::RRULE_COUNT,
+            _ => continue,
+        };
+        if !value.trim().parse::<u64>().is_ok_and(|n| (1..=max).contains(&n)) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{} must be a whole number from 1 to {max}", name.trim().to_ascii_uppercase()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `POST /api/employees/{id}/time-off`.
 pub async fn create_time_off(
     req: HttpRequest,
@@ -345,7 +439,7 @@ pub async fn create_time_off(
 ) -> ApiResult<HttpResponse> {
     let employee = path_employee(&state, &tenant, &path).await?;
     idempotent(&req, &state, &tenant, &body.raw, async {
-        let entry = validate_time_off(&body.value, &employee.timezone, "")?;
+        let entry = validate_time_off(&body.value, &employee.timezone, "", state.now())?;
         let t = state.store.add_time_off(&tenant.id, &employee.id, entry).await?;
         Ok((
             StatusCode::CREATED,
@@ -378,6 +472,7 @@ pub async fn create_holiday(
 ) -> ApiResult<HttpResponse> {
     idempotent(&req, &state, &tenant, &body.raw, async {
         let b = &body.value;
+        check_length(&b.name, limits::NAME, "name")?;
         let employee = match &b.employee_id {
             Some(id) => Some(body_employee(&state, &tenant, id, "employee_id").await?.id),
             None => None,
@@ -404,6 +499,7 @@ pub(crate) struct SpecialDateBody {
 }
 
 fn validate_ranges(hours: &[[String; 2]], prefix: &str) -> ApiResult<()> {
+    check_entries(hours.len(), limits::RANGES_PER_DAY, prefix)?;
     for (i, [s, e]) in hours.iter().enumerate() {
         core::WallRange::parse(s, e, &format!("{prefix}.{i}"))?;
     }
@@ -473,6 +569,13 @@ pub async fn bulk(
     if b.employee_ids.is_empty() {
         return Err(ApiError::invalid("employee_ids", "name at least one employee"));
     }
+    check_entries(b.employee_ids.len(), limits::IDS, "employee_ids")?;
+    check_entries(b.holidays.len(), limits::BULK_ENTRIES, "holidays")?;
+    check_entries(b.special_dates.len(), limits::BULK_ENTRIES, "special_dates")?;
+    check_entries(b.time_off.len(), limits::BULK_ENTRIES, "time_off")?;
+    for (i, h) in b.holidays.iter().enumerate() {
+        check_length(&h.name, limits::NAME, &format!("holidays.{i}.name"))?;
+    }
     let mut employees = Vec::with_capacity(b.employee_ids.len());
     for (i, id) in b.employee_ids.iter().enumerate() {
         employees.push(body_employee(&state, &tenant, id, &format!("employee_ids.{i}")).await?);
@@ -489,10 +592,15 @@ pub async fn bulk(
     for (i, s) in b.special_dates.iter().enumerate() {
         validate_ranges(&s.hours, &format!("special_dates.{i}.hours"))?;
     }
+    // A rule is checked once per distinct zone among the employees, not once per
+    // employee: the check depends only on the zone, and a thousand employees times a
+    // thousand rules would otherwise be a million rule expansions.
+    let zones: std::collections::BTreeSet<&str> = employees.iter().map(|e| e.timezone.as_str()).collect();
+    let now = state.now();
     let mut time_off = Vec::with_capacity(b.time_off.len());
     for (i, t) in b.time_off.iter().enumerate() {
-        for e in &employees {
-            time_off.push(validate_time_off(t, &e.timezone, &format!("time_off.{i}"))?);
+        for zone in &zones {
+            time_off.push(validate_time_off(t, zone, &format!("time_off.{i}"), now)?);
         }
         time_off.truncate(i + 1);
     }

@@ -17,6 +17,8 @@ use crate::time;
 
 /// Delivery-log rows answered at most.
 const DELIVERY_LOG_LIMIT: u32 = 200;
+/// Entries of `events` in a subscription.
+const MAX_EVENTS: usize = 100;
 
 #[derive(Deserialize)]
 pub(crate) struct NewWebhookBody {
@@ -61,6 +63,11 @@ pub async fn create(
     let url = url_policy(&state).check_url(b.url.trim()).map_err(|e| ApiError::invalid("url", e.to_string()))?;
     if b.events.is_empty() {
         return Err(ApiError::invalid("events", "subscribe to at least one event"));
+    }
+    // Every event type once is all a subscription can mean; repeats beyond a few are
+    // not worth reading.
+    if b.events.len() > MAX_EVENTS {
+        return Err(ApiError::invalid("events", format!("events is limited to {MAX_EVENTS} entries")));
     }
     let mut events: Vec<String> = Vec::with_capacity(b.events.len());
     for (i, event) in b.events.iter().enumerate() {

@@ -14,6 +14,7 @@ mod calendars;
 mod dashboard;
 mod errors;
 mod isolation;
+mod limits;
 mod notifications;
 mod openapi;
 mod setup_and_availability;
