@@ -179,6 +179,7 @@ pub async fn check(
 ) -> ApiResult<HttpResponse> {
     let b = body.value;
     let start = time::instant(&b.start, "start")?;
+    crate::routes::bookings::check_start_in_reach(start, state.now(), "start")?;
     let service = body_service(&state, &tenant, &b.service_id, "service_id").await?;
     let employee = candidates(&state, &tenant, &service, Some(&b.employee_id), "employee_id").await?.remove(0);
     let (check, zone) = check_one(&state, &tenant, &service, &employee, start, None).await?;

@@ -30,7 +30,7 @@ const LATEST_START: Duration = Duration::days(3_662);
 
 /// A 400 for a start no horizon can reach: checking such a slot would still expand
 /// every recurring time off from its start up to there (decades of daily rules).
-fn check_start_in_reach(start: DateTime<Utc>, now: DateTime<Utc>, field: &str) -> ApiResult<()> {
+pub(crate) fn check_start_in_reach(start: DateTime<Utc>, now: DateTime<Utc>, field: &str) -> ApiResult<()> {
     if start > now + LATEST_START {
         return Err(ApiError::invalid(field, "start lies beyond every booking horizon (at most 3,660 days ahead)"));
     }

@@ -249,6 +249,16 @@ async fn pathological_recurrences_are_refused_before_they_cost(app: TestApp) {
         .await
         .error(400, "invalid_request");
     assert_eq!(field(d), "start");
+    // So is a check of such a start.
+    let d = app
+        .post(
+            "/api/availability/check",
+            &key,
+            json!({"service_id": salon.service, "employee_id": anna, "start": "9999-01-04T10:00:00Z"}),
+        )
+        .await
+        .error(400, "invalid_request");
+    assert_eq!(field(d), "start");
     app.db.finish().await.unwrap();
 }
 
