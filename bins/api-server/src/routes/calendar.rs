@@ -20,6 +20,8 @@ use crate::extract::{AppState, JsonBody, OptionalJsonBody, TenantAuth, declared_
 
 /// Bookings further ahead than this are not scanned for conflicts.
 const LOOK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(120);
+/// Most event ids one retry may name.
+const MAX_RETRY_IDS: usize = 1000;
 /// How many recent calendar writes the sync status lists.
 const RECENT_EVENTS: u32 = 50;
 /// The window of the success rate and mean latency.
@@ -484,6 +486,9 @@ pub async fn retry(
 ) -> ApiResult<HttpResponse> {
     let ids = match &body.event_ids {
         None => None,
+        Some(ids) if ids.len() > MAX_RETRY_IDS => {
+            return Err(ApiError::invalid("event_ids", format!("at most {MAX_RETRY_IDS} event ids")));
+        }
         Some(ids) => Some(
             ids.iter()
                 .enumerate()

@@ -88,6 +88,12 @@ async fn lists_in_bodies_are_bounded(app: TestApp) {
     let huge = "x".repeat(1_100_000);
     let answer = app.post("/api/services", &key, json!({"name": huge, "duration_min": 30})).await;
     assert_eq!(answer.status, 413, "{}", answer.body);
+    let ids: Vec<String> = (0..1001).map(|_| "01a21193-f839-734b-b0b2-210af90bcdd3".to_owned()).collect();
+    let d = app
+        .post("/api/calendar/sync-status/retry", &key, json!({"event_ids": ids}))
+        .await
+        .error(400, "invalid_request");
+    assert_eq!(field(d), "event_ids");
     app.db.finish().await.unwrap();
 }
 
