@@ -38,9 +38,15 @@ impl Method {
 }
 
 /// A TEXT value without control characters other than LF (which icalendar escapes as
-/// `\n`): a raw CR or other control character could end the content line.
+/// `\n`) and TAB (allowed in TEXT): a raw CR or other control character could end the
+/// content line.
 fn text(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect()
+    value.chars().map(|c| if rfc_control(c) && c != '\n' { ' ' } else { c }).collect()
+}
+
+/// RFC 5545's CONTROL: %x00-08 / %x0A-1F / %x7F (TAB and everything else may appear).
+fn rfc_control(c: char) -> bool {
+    (c < ' ' && c != '\t') || c == '\u{7f}'
 }
 
 /// A parameter value (`CN`) that ends up as one RFC 5545 quoted-string: no control
@@ -48,13 +54,13 @@ fn text(value: &str) -> String {
 /// hold `:` or `;` itself, the others are quoted here — so a `,` `;` or `:` in a name
 /// can neither split the value nor end the parameter.
 fn param(value: &str) -> String {
-    let safe: String = value.chars().filter(|c| !c.is_control() && *c != '"').collect();
+    let safe: String = value.chars().filter(|c| !rfc_control(*c) && *c != '"').collect();
     if safe.contains([':', ';']) { safe } else { format!("\"{safe}\"") }
 }
 
 /// A `mailto:` address without control characters or spaces (it cannot start a line).
 fn address(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control() && !c.is_whitespace()).collect()
+    value.chars().filter(|c| !rfc_control(*c) && !c.is_whitespace()).collect()
 }
 
 /// The stable `UID` of a booking's event.
