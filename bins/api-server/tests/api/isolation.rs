@@ -168,3 +168,88 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(app: TestApp) {
     assert!(!metrics.contains(&booking) && !metrics.contains(&anna) && !metrics.contains("example.com"));
     app.db.finish().await.unwrap();
 }
+
+/// The `value` of the first hidden `csrf` input of a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// `name=value` of a Set-Cookie header named `name`.
+fn cookie_of(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+on_both!(a_dashboard_session_reaches_only_its_own_tenant);
+async fn a_dashboard_session_reaches_only_its_own_tenant(app: TestApp) {
+    let a = app.tenant("A").await;
+    let b = app.tenant("B").await;
+    let salon_a = app.salon(&a).await;
+    let anna = salon_a.employees[0].clone();
+    let booking = app.book(&a, &salon_a, "2030-03-04T10:00:00+01:00", Some(&anna)).await.expect(201);
+    let booking = booking["id"].as_str().unwrap().to_owned();
+    let before = app.get(&format!("/api/bookings/{booking}"), &a).await.expect(200);
+
+    // B signs in to the dashboard.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = client.get(format!("{}/dashboard/login", app.base)).send().await.unwrap();
+    let login_cookie = cookie_of(&login, "slotwise_login_csrf");
+    let csrf = csrf_of(&login.text().await.unwrap());
+    let signed_in = client
+        .post(format!("{}/dashboard/login", app.base))
+        .header("cookie", login_cookie)
+        .form(&[("api_key", b.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = cookie_of(&signed_in, "slotwise_session");
+    let page = client.get(format!("{}/dashboard/calendars", app.base)).header("cookie", &session).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(!page.contains(&anna) && !page.contains("anna@example.com"), "A's employee on B's page");
+    let csrf = csrf_of(&page);
+
+    // A's ids through B's session: not found, nothing changes.
+    let get = |path: String| client.get(format!("{}{path}", app.base)).header("cookie", &session).send();
+    assert_eq!(get(format!("/dashboard/bookings?employee_id={anna}")).await.unwrap().status(), 404);
+    assert_eq!(
+        get(format!("/dashboard/calendars/disconnect?employee_id={anna}&provider=google")).await.unwrap().status(),
+        404
+    );
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        client.post(format!("{}{path}", app.base)).header("cookie", &session).form(&form).send()
+    };
+    let moved = post(
+        "/dashboard/conflicts/reschedule",
+        vec![("csrf", csrf.clone()), ("booking_id", booking.clone()), ("start", "2030-03-04T11:00:00+01:00".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved.status(), 404);
+    let connect = post(
+        "/dashboard/calendars/connect",
+        vec![("csrf", csrf.clone()), ("employee_id", anna.clone()), ("provider", "google".into())],
+    )
+    .await
+    .unwrap();
+    assert!(matches!(connect.status().as_u16(), 404 | 503), "{}", connect.status());
+    let gone = post(
+        "/dashboard/calendars/disconnect",
+        vec![("csrf", csrf.clone()), ("employee_id", anna.clone()), ("provider", "google".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(gone.status(), 404);
+    // Without the session's CSRF token a form is refused even for B's own things.
+    let forged = post("/dashboard/sync/retry", vec![("csrf", "forged".into())]).await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(app.get(&format!("/api/bookings/{booking}"), &a).await.expect(200), before);
+    app.db.finish().await.unwrap();
+}
