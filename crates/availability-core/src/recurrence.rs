@@ -45,6 +45,11 @@ impl Recurrence {
         let err = |message: String| Error::Recurrence { field: "rrule".to_owned(), message };
         let text = rule.trim();
         let text = text.strip_prefix("RRULE:").unwrap_or(text);
+        // RFC 5545 rules are ASCII; the rrule crate panics slicing some non-ASCII input
+        // (found by fuzzing), so it never sees any.
+        if !text.is_ascii() {
+            return Err(err("not an RFC 5545 RRULE: only ASCII characters may appear".to_owned()));
+        }
         let parsed: RRule<Unvalidated> = text.parse().map_err(|e| err(format!("not an RFC 5545 RRULE: {e}")))?;
         if matches!(parsed.get_freq(), Frequency::Hourly | Frequency::Minutely | Frequency::Secondly) {
             return Err(err("FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY".to_owned()));

@@ -111,5 +111,40 @@ pub fn invitation(
     let mut calendar = Calendar::new();
     calendar.append_property(("METHOD", method.as_str()));
     calendar.push(event.done());
-    calendar.done().to_string()
+    refold(&calendar.done().to_string())
+}
+
+/// Folds every content line at 75 octets (RFC 5545 §3.1), on character boundaries.
+/// icalendar folds by characters, so a line with multi-byte text could reach 76+ octets
+/// (found by fuzzing); its output is unfolded and folded again here.
+fn refold(ics: &str) -> String {
+    let mut out = String::with_capacity(ics.len() + ics.len() / 64);
+    let mut logical = String::new();
+    let mut flush = |logical: &mut String, out: &mut String| {
+        if logical.is_empty() {
+            return;
+        }
+        let mut room = 75;
+        for c in logical.chars() {
+            if c.len_utf8() > room {
+                out.push_str("\r\n ");
+                room = 74;
+            }
+            out.push(c);
+            room -= c.len_utf8();
+        }
+        out.push_str("\r\n");
+        logical.clear();
+    };
+    for line in ics.split("\r\n") {
+        match line.strip_prefix(' ') {
+            Some(continued) if !logical.is_empty() => logical.push_str(continued),
+            _ => {
+                flush(&mut logical, &mut out);
+                logical.push_str(line);
+            }
+        }
+    }
+    flush(&mut logical, &mut out);
+    out
 }
