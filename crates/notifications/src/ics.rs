@@ -120,7 +120,7 @@ pub fn invitation(
 fn refold(ics: &str) -> String {
     let mut out = String::with_capacity(ics.len() + ics.len() / 64);
     let mut logical = String::new();
-    let mut flush = |logical: &mut String, out: &mut String| {
+    let flush = |logical: &mut String, out: &mut String| {
         if logical.is_empty() {
             return;
         }
