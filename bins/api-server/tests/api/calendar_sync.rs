@@ -431,7 +431,7 @@ async fn webhook_floods_are_limited_and_do_not_starve_bookings(db: crate::db::Te
     let key = c.app.tenant("Salon").await;
     let salon = c.app.salon(&key).await;
     let url = format!("{}/api/calendar/webhooks/google", c.app.base);
-    let flood = (0..600).map(|i| {
+    let flood = (0..1200).map(|i| {
         let client = c.app.client.clone();
         let url = url.clone();
         async move {
@@ -456,7 +456,7 @@ async fn webhook_floods_are_limited_and_do_not_starve_bookings(db: crate::db::Te
     };
     let (answers, (booked, took)) = tokio::join!(flooding, booking);
     assert_eq!(booked, 201);
-    assert!(took < Duration::from_secs(5), "a booking took {took:?} during the flood");
+    assert!(took < Duration::from_secs(10), "a booking took {took:?} during the flood");
     let limited = answers.iter().filter(|(status, _)| *status == 429).count();
     assert!(limited > 0, "no 429 among {} notifications", answers.len());
     assert!(answers.iter().filter(|(s, _)| *s == 429).all(|(_, retry)| *retry), "429 carries Retry-After");
