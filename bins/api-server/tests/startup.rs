@@ -26,33 +26,7 @@ async fn a_wrong_encryption_key_stops_start_up_with_the_variable_named() {
     let (right, wrong) = (store::TokenCipher::generate_key(), store::TokenCipher::generate_key());
 
     let store = open_store(&config(&db, &right)).await.unwrap();
-    let (tenant, _) = store.create_tenant("Salon", "UTC").await.unwrap();
-    let employee = store
-        .create_employee(
-            &tenant.id,
-            store::NewEmployee {
-                name: "A".into(),
-                email: "a@example.com".into(),
-                timezone: "UTC".into(),
-                service_ids: vec![],
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .upsert_connection(
-            &tenant.id,
-            &store::NewCalendarConnection {
-                employee_id: employee.id,
-                provider: store::Provider::Google,
-                calendar_id: "primary".into(),
-                access_token: SecretString::from("ya29.secret"),
-                refresh_token: None,
-                token_expires_at: None,
-            },
-        )
-        .await
-        .unwrap();
+    seed_secrets(&store).await;
     store.close().await;
 
     let err = open_store(&config(&db, &wrong)).await.unwrap_err();
