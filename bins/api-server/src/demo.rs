@@ -40,26 +40,11 @@ pub fn start_emulators(config: &mut Config) -> anyhow::Result<Option<DemoEmulato
         consent: emulators::google::ConsentMode::Page,
         ..emulators::google::GoogleConfig::default()
     };
-    let google =
-        emulators::Emulator::start(emulators::EmulatorConfig { google_port: 0, google: google_settings.clone() })
-            .context("start the Google emulator")?;
-    let microsoft_settings = emulators::microsoft::MicrosoftConfig::default();
-    let microsoft = emulators::microsoft::MicrosoftEmulator::start(0, microsoft_settings.clone())
+    let google = emulators::Emulator::start(emulators::EmulatorConfig { google_port: 0, google: google_settings })
+        .context("start the Google emulator")?;
+    let microsoft = emulators::microsoft::MicrosoftEmulator::start(0, emulators::microsoft::MicrosoftConfig::default())
         .context("start the Microsoft emulator")?;
-    let g = google.google_urls();
-    let m = microsoft.urls().clone();
-    let vars = [
-        ("GOOGLE_CLIENT_ID", google_settings.client_id),
-        ("GOOGLE_CLIENT_SECRET", google_settings.client_secret),
-        ("GOOGLE_AUTH_URL", g.auth_url),
-        ("GOOGLE_TOKEN_URL", g.token_url),
-        ("GOOGLE_REVOKE_URL", g.revoke_url),
-        ("GOOGLE_API_BASE_URL", g.api_base_url),
-        ("MICROSOFT_CLIENT_ID", microsoft_settings.client_id),
-        ("MICROSOFT_CLIENT_SECRET", microsoft_settings.client_secret),
-        ("MICROSOFT_AUTHORITY_URL", m.authority_url),
-        ("MICROSOFT_GRAPH_BASE_URL", m.graph_base_url),
-    ];
+    let vars = emulators::provider_settings(&google, &microsoft);
     config.providers = provider_setup::ProviderSetup::load(&config.public_url, |name| {
         vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
     })

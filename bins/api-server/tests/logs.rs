@@ -229,28 +229,15 @@ async fn full_run(db: &db::TestDb) -> Secrets {
 
     let google = Emulator::start(EmulatorConfig::default()).unwrap();
     let microsoft = MicrosoftEmulator::start(0, MicrosoftConfig::default()).unwrap();
-    let g = google.google_urls();
-    let m = microsoft.urls().clone();
-    let google_defaults = emulators::google::GoogleConfig::default();
-    let microsoft_defaults = MicrosoftConfig::default();
-    secrets.add("Google client secret", google_defaults.client_secret.clone());
-    secrets.add("Microsoft client secret", microsoft_defaults.client_secret.clone());
+    secrets.add("Google client secret", emulators::google::GoogleConfig::default().client_secret);
+    secrets.add("Microsoft client secret", MicrosoftConfig::default().client_secret);
     let port = free_port();
-    let vars: Vec<(&str, String)> = vec![
+    let mut vars: Vec<(&str, String)> = vec![
         ("SLOTWISE_BIND", format!("127.0.0.1:{port}")),
         ("SLOTWISE_OPERATOR_TOKEN", OPERATOR.to_owned()),
         ("SLOTWISE_ALLOW_PRIVATE_WEBHOOKS", "true".to_owned()),
-        ("GOOGLE_CLIENT_ID", google_defaults.client_id),
-        ("GOOGLE_CLIENT_SECRET", google_defaults.client_secret),
-        ("GOOGLE_AUTH_URL", g.auth_url),
-        ("GOOGLE_TOKEN_URL", g.token_url),
-        ("GOOGLE_REVOKE_URL", g.revoke_url),
-        ("GOOGLE_API_BASE_URL", g.api_base_url),
-        ("MICROSOFT_CLIENT_ID", microsoft_defaults.client_id),
-        ("MICROSOFT_CLIENT_SECRET", microsoft_defaults.client_secret),
-        ("MICROSOFT_AUTHORITY_URL", m.authority_url),
-        ("MICROSOFT_GRAPH_BASE_URL", m.graph_base_url),
     ];
+    vars.extend(emulators::provider_settings(&google, &microsoft));
     let config = Config::load(None, |k| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone())).unwrap();
     let app = Application::build_with_store(config, db.store.clone(), Arc::new(Utc::now)).await.unwrap();
     let sync = app.sync_worker().clone();

@@ -113,6 +113,31 @@ impl Emulator {
     }
 }
 
+/// The api-server's provider settings (the contract's `GOOGLE_*` and `MICROSOFT_*`
+/// names) that point it at these emulators, for emulators started with the default
+/// client ids and secrets. Used by `--demo` and the api-server's tests.
+pub fn provider_settings(
+    google: &EmulatorHandle,
+    microsoft: &microsoft::MicrosoftServer,
+) -> Vec<(&'static str, String)> {
+    let g = google.google_urls();
+    let m = microsoft.urls().clone();
+    let google_client = GoogleConfig::default();
+    let microsoft_client = microsoft::MicrosoftConfig::default();
+    vec![
+        ("GOOGLE_CLIENT_ID", google_client.client_id),
+        ("GOOGLE_CLIENT_SECRET", google_client.client_secret),
+        ("GOOGLE_AUTH_URL", g.auth_url),
+        ("GOOGLE_TOKEN_URL", g.token_url),
+        ("GOOGLE_REVOKE_URL", g.revoke_url),
+        ("GOOGLE_API_BASE_URL", g.api_base_url),
+        ("MICROSOFT_CLIENT_ID", microsoft_client.client_id),
+        ("MICROSOFT_CLIENT_SECRET", microsoft_client.client_secret),
+        ("MICROSOFT_AUTHORITY_URL", m.authority_url),
+        ("MICROSOFT_GRAPH_BASE_URL", m.graph_base_url),
+    ]
+}
+
 /// A running emulator; dropping it stops the server.
 #[derive(Debug)]
 pub struct EmulatorHandle {
